@@ -28,6 +28,17 @@ const struct cli_command *const cli_commands[] = {
     &cli_version_cmd,
     &cli_config_cmd,
     &cli_models_cmd,
+    &cli_serve_cmd,
+    &cli_traces_cmd,
+    &cli_guard_cmd,
+    &cli_keys_cmd,
+    &cli_audit_cmd,
+    &cli_review_cmd,
+    &cli_train_cmd,
+    &cli_predict_cmd,
+    &cli_eval_cmd,
+    &cli_router_cmd,
+    &cli_index_cmd,
 };
 const size_t cli_n_commands = BELT_ARRAY_LEN(cli_commands);
 

@@ -29,7 +29,7 @@ for root, _, files in os.walk(os.path.join(top, "src")):
     for f in files:
         if f.endswith(".c"):
             text = open(os.path.join(root, f), encoding="utf-8").read()
-            keys.update(re.findall(r'\{\s*"([a-z_][a-z0-9_]*)"\s*,\s*BELT_CFG_', text))
+            keys.update(re.findall(r'^\s*\{\s*"([a-z_][a-z0-9_]*)"\s*,\s*BELT_CFG_', text, re.M))
 for k in sorted(keys):
     if k not in words:
         missing.append(("config key", k))

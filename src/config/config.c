@@ -49,9 +49,55 @@ static void models_free(struct belt_config *cfg)
     belt__cfg_models_free(&cfg->models);
 }
 
+static belt_status models_check(struct belt_cfg_reader *rd, struct belt_config *cfg)
+{
+    return belt__cfg_models_check(rd, &cfg->models);
+}
+
+static belt_status server_parse(struct belt_cfg_reader *rd, struct fy_node *node,
+                                struct belt_cfg_mark mark, struct belt_config *cfg)
+{
+    return belt__cfg_server_parse(rd, node, mark, &cfg->server);
+}
+
+static void server_free(struct belt_config *cfg)
+{
+    belt__cfg_server_free(&cfg->server);
+}
+
+static belt_status routes_parse(struct belt_cfg_reader *rd, struct fy_node *node,
+                                struct belt_cfg_mark mark, struct belt_config *cfg)
+{
+    return belt__cfg_routes_parse(rd, node, mark, &cfg->routes);
+}
+
+static void routes_free(struct belt_config *cfg)
+{
+    belt__cfg_routes_free(&cfg->routes);
+}
+
+static belt_status routes_check(struct belt_cfg_reader *rd, struct belt_config *cfg)
+{
+    return belt__cfg_routes_check(rd, &cfg->routes, &cfg->models);
+}
+
+static belt_status guard_parse(struct belt_cfg_reader *rd, struct fy_node *node,
+                               struct belt_cfg_mark mark, struct belt_config *cfg)
+{
+    return belt__cfg_guard_parse(rd, node, mark, &cfg->guard);
+}
+
+static void guard_free(struct belt_config *cfg)
+{
+    belt__cfg_guard_free(&cfg->guard);
+}
+
 static const struct section sections[] = {
     {"store", store_parse, store_free, NULL},
-    {"models", models_parse, models_free, NULL},
+    {"models", models_parse, models_free, models_check},
+    {"server", server_parse, server_free, NULL},
+    {"routes", routes_parse, routes_free, routes_check},
+    {"guard", guard_parse, guard_free, NULL},
 };
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -175,6 +221,8 @@ belt_status belt_config_parse(const char *text, size_t len, const char *name,
     }
     struct belt_cfg_reader rd = {cfg->file, cfg->dir, err};
     belt_status st = belt__cfg_store_defaults(&rd, &cfg->store);
+    if (st == BELT_OK)
+        st = belt__cfg_server_defaults(&rd, &cfg->server);
     if (st == BELT_OK)
         st = parse_doc(&rd, text, len, cfg);
     if (st != BELT_OK) {

@@ -11,7 +11,10 @@
 #define BELT_CONFIG_CONFIG_H
 
 #include "belt.h"
+#include "config/cfg_guard.h"
 #include "config/cfg_models.h"
+#include "config/cfg_routes.h"
+#include "config/cfg_server.h"
 #include "config/cfg_store.h"
 #include "config/reader.h"
 
@@ -20,6 +23,9 @@ struct belt_config {
     char *dir;                    /* directory relative paths resolve against */
     struct belt_cfg_store store;  /* store: */
     struct belt_cfg_models models; /* models: */
+    struct belt_cfg_guard guard;   /* guard: */
+    struct belt_cfg_routes routes; /* routes: */
+    struct belt_cfg_server server; /* server: */
 };
 
 #endif

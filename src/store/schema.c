@@ -86,9 +86,11 @@ static const struct migration migrations[] = {
         "  revoked_ms INTEGER,"
         "  allow TEXT,"                  /* JSON: allowed models, routes, lines */
         "  budget_day_usd REAL,"
-        "  budget_month_usd REAL,"
-        "  rpm INTEGER,"
-        "  tpm INTEGER);"
+        "  budget_month_usd REAL,"       /* NULL: no budget */
+        "  rpm INTEGER,"                 /* NULL: unlimited */
+        "  tpm INTEGER,"
+        "  burst INTEGER,"               /* request bucket size; NULL: rpm */
+        "  expires_ms INTEGER);"
         "CREATE TABLE key_spend("
         "  key_id TEXT NOT NULL,"
         "  period TEXT NOT NULL,"        /* d:2026-11-28 or m:2026-11 */
@@ -103,8 +105,19 @@ static const struct migration migrations[] = {
         "  content TEXT NOT NULL,"       /* canonical JSON */
         "  prev_hash BLOB NOT NULL,"
         "  hash BLOB NOT NULL);"
+        /* Append-only by construction; the hash chain catches whoever drops these. */
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+        "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+        "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
         "CREATE TABLE audit_checkpoints("
         "  seq INTEGER PRIMARY KEY,"     /* audit row the checkpoint covers up to */
+        "  ts_ms INTEGER NOT NULL,"
+        "  hash BLOB NOT NULL,"
+        "  mac BLOB NOT NULL);"          /* HMAC-SHA256(key, seq || hash) */
+        "CREATE TABLE audit_head("       /* the MACed tail, rewritten by every append */
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  seq INTEGER NOT NULL,"
         "  ts_ms INTEGER NOT NULL,"
         "  hash BLOB NOT NULL,"
         "  mac BLOB NOT NULL);"
@@ -118,7 +131,8 @@ static const struct migration migrations[] = {
         "  payload TEXT NOT NULL,"       /* JSON: the parked item */
         "  answer TEXT,"                 /* JSON: best answer so far */
         "  decided_by TEXT, decided_ms INTEGER,"
-        "  decision TEXT);"              /* JSON: edit or rejection reason */
+        "  decision TEXT,"               /* JSON: edit or rejection reason */
+        "  resumed_ms INTEGER);"         /* when its line continued it */
         "CREATE INDEX reviews_status ON reviews(status, created_ms);"
         "CREATE TABLE examples("
         "  id INTEGER PRIMARY KEY,"
@@ -127,7 +141,8 @@ static const struct migration migrations[] = {
         "  task TEXT,"                   /* line/station or route it belongs to */
         "  text TEXT NOT NULL,"
         "  label TEXT,"
-        "  output TEXT);"},
+        "  output TEXT,"
+        "  review_id TEXT);"},
     {4, "CREATE TABLE runs("
         "  id TEXT PRIMARY KEY,"
         "  line TEXT NOT NULL,"
@@ -147,14 +162,34 @@ static const struct migration migrations[] = {
         "  key TEXT PRIMARY KEY,"
         "  output TEXT NOT NULL,"
         "  created_ms INTEGER NOT NULL);"
+        /* Retrieval (src/line/retrieve.c): passages of documents, full-text indexed by FTS5 as
+         * an external-content table kept in sync by triggers. The FTS `corpus` column holds one
+         * token, hex(corpus) || '0' (a digit last, so the porter stemmer leaves it alone), so
+         * that a corpus filter in a MATCH expression is exact. */
         "CREATE TABLE passages("
         "  id INTEGER PRIMARY KEY,"
         "  corpus TEXT NOT NULL,"
-        "  doc_id TEXT NOT NULL,"
+        "  doc_id TEXT NOT NULL,"        /* document id from the input */
+        "  chunk INTEGER NOT NULL,"      /* 0-based passage number within the document */
         "  text TEXT NOT NULL,"
-        "  UNIQUE(corpus, doc_id));"
-        "CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='passages',"
-        "  content_rowid='id');"},
+        "  created_ms INTEGER NOT NULL,"
+        "  UNIQUE(corpus, doc_id, chunk));"
+        "CREATE VIRTUAL TABLE passages_fts USING fts5(corpus, text, content='passages',"
+        "  content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');"
+        "CREATE TRIGGER passages_ai AFTER INSERT ON passages BEGIN"
+        "  INSERT INTO passages_fts(rowid, corpus, text)"
+        "    VALUES (new.id, hex(new.corpus) || '0', new.text);"
+        "  END;"
+        "CREATE TRIGGER passages_ad AFTER DELETE ON passages BEGIN"
+        "  INSERT INTO passages_fts(passages_fts, rowid, corpus, text)"
+        "    VALUES ('delete', old.id, hex(old.corpus) || '0', old.text);"
+        "  END;"
+        "CREATE TRIGGER passages_au AFTER UPDATE ON passages BEGIN"
+        "  INSERT INTO passages_fts(passages_fts, rowid, corpus, text)"
+        "    VALUES ('delete', old.id, hex(old.corpus) || '0', old.text);"
+        "  INSERT INTO passages_fts(rowid, corpus, text)"
+        "    VALUES (new.id, hex(new.corpus) || '0', new.text);"
+        "  END;"},
 };
 
 int belt_store_schema_latest(void)

@@ -12,7 +12,9 @@
 #include "belt.h"
 #include "util/alloc.h"
 
-static atomic_long n_live;          /* allocations minus frees */
+static atomic_int counting;         /* 1: maintain n_live (tests); off by default so the
+                                       hot path never writes a shared cache line */
+static atomic_long n_live;          /* allocations minus frees (when counting) */
 static atomic_long fail_countdown;  /* >0: fail when it reaches 0; 0: off */
 static atomic_int fail_sticky;      /* keep failing after the first injected failure */
 static atomic_long n_injected;      /* failures injected so far */
@@ -48,9 +50,20 @@ long belt__alloc_n_injected(void)
     return atomic_load(&n_injected);
 }
 
+void belt__alloc_set_counting(int on)
+{
+    atomic_store(&counting, on ? 1 : 0);
+}
+
 long belt__alloc_n_live(void)
 {
     return atomic_load(&n_live);
+}
+
+static inline void count(long delta)
+{
+    if (BELT_UNLIKELY(atomic_load_explicit(&counting, memory_order_relaxed)))
+        atomic_fetch_add_explicit(&n_live, delta, memory_order_relaxed);
 }
 
 void *belt_malloc(size_t size)
@@ -59,7 +72,7 @@ void *belt_malloc(size_t size)
         return NULL;
     void *p = malloc(size ? size : 1);
     if (p)
-        atomic_fetch_add_explicit(&n_live, 1, memory_order_relaxed);
+        count(1);
     return p;
 }
 
@@ -69,7 +82,7 @@ void *belt_calloc(size_t n, size_t size)
         return NULL;
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (p)
-        atomic_fetch_add_explicit(&n_live, 1, memory_order_relaxed);
+        count(1);
     return p;
 }
 
@@ -79,7 +92,7 @@ void *belt_realloc(void *p, size_t size)
         return NULL;
     void *q = realloc(p, size ? size : 1);
     if (q && !p)
-        atomic_fetch_add_explicit(&n_live, 1, memory_order_relaxed);
+        count(1);
     return q;
 }
 
@@ -87,7 +100,7 @@ void belt_free(void *p)
 {
     if (!p)
         return;
-    atomic_fetch_sub_explicit(&n_live, 1, memory_order_relaxed);
+    count(-1);
     free(p);
 }
 

@@ -12,7 +12,10 @@
 void belt__alloc_fail_after(long n, int sticky);
 /* Number of allocations that failed because of fault injection since the last reset. */
 long belt__alloc_n_injected(void);
-/* Live allocation count (allocations minus frees) through the wrappers. */
+/* Turn live-allocation counting on or off (off by default: counting costs a shared atomic
+ * write per call). The unit-test runner turns it on at start. */
+void belt__alloc_set_counting(int on);
+/* Live allocation count (allocations minus frees) through the wrappers, while counting. */
 long belt__alloc_n_live(void);
 
 #endif

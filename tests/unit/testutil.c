@@ -11,10 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/alloc.h"
 #include "util/fileio.h"
 
 int belt_test_run(const char *group, const struct CMUnitTest *tests, size_t n)
 {
+    belt__alloc_set_counting(1);
     if (belt_global_init(NULL) != BELT_OK) {
         fprintf(stderr, "belt_global_init failed\n");
         return 1;

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Gateway CPU per proxied request: start the fake upstream (tests/fixtures/fake_upstream) and
+# `belt serve` (bench/gateway/belt-serve.sh), drive it with wrk, and divide the CPU time belt
+# used (utime + stime of the process, all threads, from /proc) by the requests served.
+#   usage: bench/gateway/cpu.sh [CONNS] [SECONDS] [REPS] [extra belt serve args...]
+#   env:   BELT_BUILD (default ./build), THREADS (belt loops, default 2)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${BELT_BUILD:-$top/build}
+conns=${1:-64}; secs=${2:-10}; reps=${3:-3}; shift $(( $# > 3 ? 3 : $# )) || true
+lua=${CHAT_LUA:-$top/../shared/bench/peers/chat.lua}
+[ -f "$lua" ] || { echo "needs $lua (../shared/bench/peers)"; exit 1; }
+tmp=$(mktemp -d /tmp/belt-cpu.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+"$build/tests/fake_upstream" --port 0 > "$tmp/fake.out" 2>&1 & pids+=($!)
+for _ in $(seq 50); do grep -q PORT "$tmp/fake.out" && break; sleep 0.1; done
+export FAKE_URL="http://127.0.0.1:$(awk '/PORT/{print $2}' "$tmp/fake.out")/v1"
+port=$((20000 + RANDOM % 20000))
+BELT_BIN="$build/belt" BELT_BENCH_DIR="$tmp/belt" "$here/belt-serve.sh" "$port" "${THREADS:-2}" \
+    > "$tmp/belt.out" 2>&1 & bpid=$!; pids+=($bpid)
+for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$bpid/stat"; }
+url="http://127.0.0.1:$port/v1/chat/completions"
+wrk -t2 -c16 -d2s -s "$lua" "$url" > /dev/null 2>&1   # warm-up
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$reps"); do
+  t=2; [ "$conns" -lt 2 ] && t=1
+  c0=$(cpu)
+  out=$(wrk -t$t -c"$conns" -d"${secs}s" -s "$lua" "$url" | grep RESULT)
+  c1=$(cpu)
+  n=$(echo "$out" | sed 's/.*requests=\([0-9]*\).*/\1/')
+  awk -v n="$n" -v c="$((c1 - c0))" -v hz="$ticks" -v r="$r" -v s="$secs" \
+    'BEGIN{printf "rep %d: %d requests (%.0f/s), belt CPU %.2f s, %.1f us CPU/request\n", r, n, n/s, c/hz, c/hz*1e6/n}'
+done
+grep -E 'VmHWM' "/proc/$bpid/status"

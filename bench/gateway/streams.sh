@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# 5,000 concurrent streaming requests through `belt serve`, each streamed by the fake upstream
+# for 1 s: all must complete; reports completion times, peak streams in flight and belt's peak
+# RSS. Raises the open-file limit (each stream needs a client, a gateway and an upstream socket).
+#   usage: bench/gateway/streams.sh [N] [STREAM_MS] [CHUNKS]
+#   env:   BELT_BUILD (default ./build), THREADS (belt loops, default 2), RAMP_MS (default 0)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${BELT_BUILD:-$top/build}
+n=${1:-5000}; ms=${2:-1000}; chunks=${3:-10}
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge $((2 * n + 100)) ] || { echo "need ulimit -n >= $((2 * n + 100)), have $(ulimit -n)"; exit 1; }
+tmp=$(mktemp -d /tmp/belt-streams.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+"$build/tests/fake_upstream" --port 0 > "$tmp/fake.out" 2>&1 & pids+=($!)
+for _ in $(seq 50); do grep -q PORT "$tmp/fake.out" && break; sleep 0.1; done
+fake="http://127.0.0.1:$(awk '/PORT/{print $2}' "$tmp/fake.out")/v1"
+cat > "$tmp/belt.yaml" <<YAML
+store: { path: $tmp/belt.db }
+models:
+  stream: { provider: openai, base_url: "$fake", model: "fake+chunks=$chunks+stream_ms=$ms",
+            timeout: 30s, price: { input: 0.15, output: 0.60 } }
+server: { listen: "127.0.0.1:0", threads: ${THREADS:-2}, max_inflight: 100000 }
+YAML
+"$build/belt" -c "$tmp/belt.yaml" serve > "$tmp/belt.out" 2> "$tmp/belt.err" & bpid=$!; pids+=($bpid)
+for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done
+port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/belt.out")
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg); belt idle RSS $(awk '/VmRSS/{print $2}' /proc/$bpid/status) kB"
+"$build/bench/bench_gateway_streams" --port "$port" --n "$n" --model stream --pid "$bpid" \
+    --timeout-s 120 --ramp-ms "${RAMP_MS:-0}"
+rc=$?
+sleep 1
+echo "traces written: $(sqlite3 "$tmp/belt.db" 'select count(*) from traces' 2>/dev/null || echo '?')"
+curl -s "127.0.0.1:$port/metrics" | grep -E '^belt_(stream_errors_total|client_disconnects_total|inflight_requests)'
+exit $rc

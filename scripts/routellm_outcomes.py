@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Convert RouteLLM's recorded evaluations (../shared/data/routing/routellm) into belt outcomes
+JSONL (docs/routes.md#outcomes): one task per line with, for each model, whether it answered
+correctly, its token counts and its cost.
+
+  scripts/routellm_outcomes.py [--src DIR] [--out DIR] [--test-share 0.4] [--seed 1]
+
+Writes OUT/mmlu.train.jsonl, OUT/mmlu.test.jsonl, OUT/gsm8k.train.jsonl, OUT/gsm8k.test.jsonl
+and OUT/routellm.yaml (a belt configuration with both models and their prices). Standard
+library only. Nothing here is committed: OUT defaults to ./routellm-outcomes.
+
+Rules (stated in docs/routes.md and bench/README.md):
+  - Decontamination: prompts listed in contaminated_prompts.jsonl (field eval_prompt) are
+    dropped, as RouteLLM's own benchmark code does (MMLU 14,042 -> 14,037; GSM8K 1,319 -> 1,307).
+  - Tokens are estimated from the text: ceil(characters / 4) (OpenAI's rule of thumb for
+    English). Input = the recorded prompt (RouteLLM's MMLU runs also sent a 5-shot prefix that
+    the data does not contain; it would scale both models' costs alike). Output = 1 token for
+    MMLU (RouteLLM generated max_new_tokens=1: the answer letter); for GSM8K the recorded
+    response of that model.
+  - Prices (USD per 1M tokens, input/output): gpt-4-1106 $10/$30 (GPT-4 Turbo),
+    mixtral-8x7b $0.6/$0.6.
+  - Split: a task is in the test split when the first 8 bytes of SHA-256(seed ":" prompt),
+    read as an integer / 2^64, are below --test-share; otherwise train. Fixed for a given seed.
+"""
+import argparse
+import csv
+import glob
+import hashlib
+import json
+import math
+import os
+import sys
+
+WEAK_COL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+STRONG_COL = "gpt-4-1106-preview"
+MODELS = {  # belt name: (csv column, input $/1M, output $/1M)
+    "mixtral-8x7b": (WEAK_COL, 0.6, 0.6),
+    "gpt-4-1106": (STRONG_COL, 10.0, 30.0),
+}
+
+
+def tokens(text):
+    return max(1, math.ceil(len(text) / 4))
+
+
+def is_true(v):
+    v = v.strip()
+    if v not in ("True", "False"):
+        raise ValueError("expected True or False, got %r" % v)
+    return v == "True"
+
+
+def in_test(prompt, seed, share):
+    h = hashlib.sha256(("%d:" % seed).encode() + prompt.encode("utf-8")).digest()
+    return int.from_bytes(h[:8], "big") / 2.0**64 < share
+
+
+def contaminated(path):
+    out = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                out.add(json.loads(line)["eval_prompt"])
+    return out
+
+
+def outcome(row, name, out_tokens):
+    col, pin, pout = MODELS[name]
+    tin = tokens(row["prompt"])
+    cost = (tin * pin + out_tokens * pout) / 1e6
+    return {"correct": is_true(row[col]), "cost_usd": round(cost, 12),
+            "input_tokens": tin, "output_tokens": out_tokens}
+
+
+def mmlu_tasks(src):
+    bad = contaminated(os.path.join(src, "mmlu_responses", "contaminated_prompts.jsonl"))
+    files = sorted(glob.glob(os.path.join(src, "mmlu_responses", "mmlu_*.csv")))
+    if len(files) != 57:
+        sys.exit("expected 57 MMLU files under %s, found %d" % (src, len(files)))
+    total = 0
+    for path in files:
+        subject = os.path.basename(path)[len("mmlu_"):-len(".csv")]
+        with open(path, newline="", encoding="utf-8") as f:
+            for i, row in enumerate(csv.DictReader(f)):
+                total += 1
+                if row["prompt"] in bad:
+                    continue
+                yield {"id": "mmlu/%s/%d" % (subject, i), "query": row["prompt"],
+                       "tags": [subject],
+                       "models": {n: outcome(row, n, 1) for n in MODELS}}
+    if total != 14042:
+        sys.exit("expected 14042 MMLU rows, read %d" % total)
+
+
+def gsm8k_tasks(src):
+    bad = contaminated(os.path.join(src, "gsm8k", "contaminated_prompts.jsonl"))
+    with open(os.path.join(src, "gsm8k", "gsm8k_responses.csv"), newline="",
+              encoding="utf-8") as f:
+        for i, row in enumerate(csv.DictReader(f)):
+            if row["prompt"] in bad:
+                continue
+            models = {}
+            for n, (col, _, _) in MODELS.items():
+                resp = row[col + "_response"]
+                o = outcome(row, n, tokens(resp))
+                o["answer"] = resp
+                models[n] = o
+            yield {"id": "gsm8k/%d" % i, "query": row["prompt"], "tags": ["gsm8k"],
+                   "models": models}
+
+
+def write_split(tasks, out, name, seed, share):
+    counts = {"train": 0, "test": 0}
+    files = {s: open(os.path.join(out, "%s.%s.jsonl.tmp" % (name, s)), "w", encoding="utf-8")
+             for s in counts}
+    for t in tasks:
+        s = "test" if in_test(t["query"], seed, share) else "train"
+        files[s].write(json.dumps(t, ensure_ascii=False, sort_keys=True) + "\n")
+        counts[s] += 1
+    for s, f in files.items():
+        f.close()
+        os.replace(f.name, f.name[:-4])
+    return counts
+
+
+CONFIG = """# belt configuration for the RouteLLM outcomes (generated by scripts/routellm_outcomes.py)
+store: { path: belt.db }
+models:
+  mixtral-8x7b: { provider: replay, price: { input: 0.6, output: 0.6 } }
+  gpt-4-1106:   { provider: replay, price: { input: 10.0, output: 30.0 } }
+routes:
+  gpt4-only: { fixed: gpt-4-1106 }
+  mixtral-only: { fixed: mixtral-8x7b }
+"""
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--src", default=os.path.join(here, "..", "..", "shared", "data", "routing",
+                                                  "routellm"))
+    ap.add_argument("--out", default="routellm-outcomes")
+    ap.add_argument("--test-share", type=float, default=0.4)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    if not os.path.isdir(a.src):
+        sys.exit("no RouteLLM data at %s (use --src)" % a.src)
+    if not 0 < a.test_share < 1:
+        sys.exit("--test-share must be in (0, 1)")
+    os.makedirs(a.out, exist_ok=True)
+    for name, gen in (("mmlu", mmlu_tasks), ("gsm8k", gsm8k_tasks)):
+        c = write_split(gen(a.src), a.out, name, a.seed, a.test_share)
+        print("%s: %d train, %d test" % (name, c["train"], c["test"]))
+    with open(os.path.join(a.out, "routellm.yaml"), "w", encoding="utf-8") as f:
+        f.write(CONFIG)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+/*
+ * router.h — the learned router's in-memory layout (public API in belt.h: belt_router_*).
+ *
+ * A router holds, per tier (model, cheapest first), a logistic model over hashed text features
+ * (learn/features.h) and a calibration map from its score to a probability. The weights of all
+ * tiers are interleaved by bucket (w[bucket * n_tiers + tier]) so that one pass over a text's
+ * features scores every tier. Prediction allocates nothing and is thread-safe.
+ *
+ * Files (router_file.c): magic "BELTRTR\x1a", format version, 64-byte header with a BLAKE2b-256
+ * checksum of everything else, then sections META (JSON), WEIGHTS, BIAS, CALIB.
+ */
+#ifndef BELT_LEARN_ROUTER_H
+#define BELT_LEARN_ROUTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "belt.h"
+#include "learn/features.h"
+
+#define BELT__ROUTER_MAX_TIERS 16
+
+/* Score → probability for one tier. */
+struct belt__router_calib {
+    double a, b; /* Platt: p = sigmoid(a·s + b) (used when n == 0) */
+    size_t n;    /* isotonic: breakpoints (0 = Platt) */
+    double *x;   /* isotonic: scores, increasing (owned) */
+    double *y;   /* isotonic: probabilities, non-decreasing (owned) */
+};
+
+struct belt_router {
+    size_t n_tiers;                   /* tiers, cheapest first */
+    char **names;                     /* tier (model) names (owned) */
+    double *cost;                     /* mean cost per task in the training data, NAN */
+    struct belt__feature_config fc;   /* feature extraction */
+    int bucket_bits;                  /* 2^bucket_bits hashed rows */
+    uint64_t mask;                    /* (1 << bucket_bits) - 1 */
+    float *w;                         /* n_buckets × n_tiers, interleaved (owned) */
+    float *bias;                      /* n_tiers (owned) */
+    struct belt__router_calib *calib; /* n_tiers (owned) */
+    int objective;                    /* enum belt_router_objective */
+    int calibration;                  /* enum belt_router_calibration */
+    char *metrics_json;               /* training figures (owned) */
+};
+
+/* An empty router for n tiers with weights allocated (zeroed). NULL on OOM. */
+struct belt_router *belt__router_alloc(size_t n_tiers, int bucket_bits);
+
+/* Raw scores (logits) of every tier for a text, into s[0..n_tiers). */
+belt_status belt__router_scores(const struct belt_router *r, const char *text, size_t len,
+                                double *s, struct belt_error *err);
+
+/* Calibrated probability of score s. */
+double belt__router_calibrate(const struct belt__router_calib *c, double s);
+
+/* Objective names ("correct", "sufficient"), NULL-terminated. */
+extern const char *const belt__router_objective_names[];
+
+#endif

@@ -1,0 +1,193 @@
+"""Reliability of calls through `belt serve`: retries with backoff and Retry-After, ordered
+fallbacks, circuit breakers taking a failing deployment out, weighted balancing, anthropic
+translation, and the trace of every attempt."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gwlib as g  # noqa: E402
+
+g.skip_unless_built()
+fake = g.Fake()
+U = fake.url
+CONFIG = f"""
+store: {{ path: belt.db }}
+models:
+  good: {{ provider: openai, base_url: "{U}", model: fake, price: {{ input: 1, output: 1 }} }}
+  down: {{ provider: openai, base_url: "{U}", model: "fake+status=503", retries: 1, backoff: 20ms,
+          fallbacks: [also_down, good] }}
+  also_down: {{ provider: openai, base_url: "{U}", model: "fake+reset", retries: 0 }}
+  flaky: {{ provider: openai, base_url: "{U}", model: "fake+flaky=2", retries: 2, backoff: 10ms }}
+  limited: {{ provider: openai, base_url: "{U}", model: "fake+flaky429=1", retries: 1, backoff: 10ms }}
+  limited_hard: {{ provider: openai, base_url: "{U}", model: "fake+status=429+retry_after=7", retries: 0 }}
+  bad_request: {{ provider: openai, base_url: "{U}", model: "fake+status=400", retries: 3,
+                 fallbacks: [good] }}
+  pool:
+    provider: openai
+    model: fake
+    retries: 0
+    breaker: {{ failures: 2, cooldown: 1s }}
+    deployments:
+      - {{ name: dead, base_url: "{U}", model: "fake+status=500", weight: 1 }}
+      - {{ name: alive, base_url: "{U}", model: "fake+echo", weight: 1 }}
+    fallbacks: [good]
+  weighted:
+    provider: openai
+    retries: 0
+    deployments:
+      - {{ name: heavy, base_url: "{U}", model: "fake+w3", weight: 3 }}
+      - {{ name: light, base_url: "{U}", model: "fake+w1", weight: 1 }}
+  claude: {{ provider: anthropic, base_url: "{U}", model: claude-fake, api_key_env: ANTHROPIC_TEST_KEY,
+            price: {{ input: 3, output: 15 }} }}
+  claude_tools: {{ provider: anthropic, base_url: "{U}", model: "fake+tools" }}
+server: {{ cache: {{ enabled: false }} }}
+"""
+belt = g.Belt(CONFIG, env={"ANTHROPIC_TEST_KEY": "sk-ant-test"})
+r = g.Runner()
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+def steps_of(trace_id):
+    return g.wait_for(lambda: belt.rows(
+        "select seq, model, deployment, status, http_status, reason from trace_steps "
+        "where trace_id = ? order by seq", (trace_id,)))
+
+
+@r.case
+def fallbacks_are_taken_in_order_and_traced():
+    st, h, doc, _ = belt.chat({"model": "down", "messages": HELLO})
+    assert st == 200, (st, doc)
+    assert h["x-belt-model"] == "good"
+    steps = steps_of(h["x-belt-trace-id"])
+    assert [(s[1], s[3], s[5]) for s in steps] == [
+        ("down", "error", "first"), ("down", "error", "retry"),
+        ("also_down", "error", "fallback"), ("good", "ok", "fallback")], steps
+    assert steps[0][4] == 503 and steps[3][4] == 200
+
+
+@r.case
+def retries_recover_a_flaky_upstream():
+    st, h, _, _ = belt.chat({"model": "flaky", "messages": HELLO})
+    assert st == 200 and h["x-belt-model"] == "flaky"
+    steps = steps_of(h["x-belt-trace-id"])
+    assert [s[5] for s in steps] == ["first", "retry", "retry"], steps
+
+
+@r.case
+def retry_after_is_honoured():
+    t0 = time.time()
+    st, h, _, _ = belt.chat({"model": "limited", "messages": HELLO})
+    took = time.time() - t0
+    assert st == 200, st
+    assert took >= 0.95, "retried after %.3fs, before Retry-After: 1" % took
+    steps = steps_of(h["x-belt-trace-id"])
+    assert steps[0][3] == "ratelimited" and steps[0][4] == 429 and steps[1][3] == "ok", steps
+
+
+@r.case
+def final_429_reaches_the_client():
+    st, _, doc, _ = belt.chat({"model": "limited_hard", "messages": HELLO})
+    assert st == 429 and doc["error"]["type"] == "rate_limit_error", (st, doc)
+
+
+@r.case
+def a_refused_request_is_neither_retried_nor_fallen_back():
+    fake.reset()
+    st, h, doc, _ = belt.chat({"model": "bad_request", "messages": HELLO})
+    assert st == 400, (st, doc)
+    assert len(fake.requests()) == 1
+    assert h["x-belt-model"] == "bad_request"
+
+
+@r.case
+def breaker_takes_a_failing_deployment_out_and_probes_it_back():
+    fake.reset()
+    answers = [belt.chat({"model": "pool", "messages": HELLO})[0] for _ in range(30)]
+    assert all(a == 200 for a in answers), answers
+    dead_hits = sum(1 for q in fake.requests() if q["body"]["model"] == "fake+status=500")
+    assert dead_hits == 2, "the dead deployment got %d requests, breaker opens after 2" % dead_hits
+    _, _, raw = belt.request("GET", "/metrics")
+    text = raw.decode()
+    assert 'belt_upstream_up{model="pool",deployment="dead",state="open"} 0' in text, text
+    assert 'belt_breaker_opened_total{model="pool",deployment="dead"} 1' in text
+    time.sleep(1.1)  # cooldown: one probe goes to the dead deployment, fails, reopens
+    fake.reset()
+    for _ in range(10):
+        assert belt.chat({"model": "pool", "messages": HELLO})[0] == 200
+    dead_hits = sum(1 for q in fake.requests() if q["body"]["model"] == "fake+status=500")
+    assert dead_hits == 1, dead_hits
+
+
+@r.case
+def weighted_balancing_follows_the_weights():
+    fake.reset()
+    for _ in range(200):
+        assert belt.chat({"model": "weighted", "messages": HELLO})[0] == 200
+    models = [q["body"]["model"] for q in fake.requests()]
+    heavy = models.count("fake+w3")
+    assert 115 <= heavy <= 185, "heavy got %d of 200 (expected ~150)" % heavy
+
+
+@r.case
+def anthropic_round_trip():
+    fake.reset()
+    st, h, doc, _ = belt.chat({"model": "claude", "max_tokens": 50, "temperature": 0.2,
+                               "stop": "END", "messages": [
+                                   {"role": "system", "content": "be brief"},
+                                   {"role": "user", "content": "hi"}]})
+    assert st == 200, doc
+    assert doc["object"] == "chat.completion"
+    assert doc["choices"][0]["message"]["content"] == "Hello from the fake upstream."
+    assert doc["choices"][0]["finish_reason"] == "stop"
+    assert doc["usage"] == {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15}
+    assert abs(float(h["x-belt-cost-usd"]) - (9 * 3 + 6 * 15) / 1e6) < 1e-12
+    q = fake.requests()[-1]
+    assert q["path"] == "/v1/messages"
+    assert q["headers"]["x-api-key"] == "sk-ant-test"
+    assert q["headers"]["anthropic-version"] == "2023-06-01"
+    b = q["body"]
+    assert b["system"] == "be brief" and b["max_tokens"] == 50 and b["stop_sequences"] == ["END"]
+    assert b["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+
+@r.case
+def anthropic_tool_use_maps_to_tool_calls():
+    fake.reset()
+    st, _, doc, _ = belt.chat({"model": "claude_tools", "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        {"role": "user", "content": "and Paris?"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "description": "w",
+                                                    "parameters": {"type": "object"}}}],
+        "tool_choice": "required"})
+    assert st == 200, doc
+    ch = doc["choices"][0]
+    assert ch["finish_reason"] == "tool_calls"
+    tc = ch["message"]["tool_calls"][0]
+    assert tc["id"] == "toolu_fake1" and tc["function"]["name"] == "get_weather"
+    assert json.loads(tc["function"]["arguments"]) == {"city": "Paris"}
+    b = fake.requests()[-1]["body"]
+    assert b["tools"] == [{"name": "get_weather", "input_schema": {"type": "object"},
+                           "description": "w"}]
+    assert b["tool_choice"] == {"type": "any"}
+    roles = [m["role"] for m in b["messages"]]
+    assert roles == ["user", "assistant", "user"], roles
+    assert b["messages"][1]["content"][0]["type"] == "tool_use"
+    assert b["messages"][1]["content"][0]["input"] == {"city": "Rome"}
+    user2 = b["messages"][2]["content"]
+    assert user2[0] == {"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"}
+    assert user2[1] == {"type": "text", "text": "and Paris?"}
+
+
+def teardown():
+    g.check_clean_exit(belt)
+    fake.stop()
+    belt.cleanup()
+
+
+r.run(teardown)

@@ -1,0 +1,379 @@
+/*
+ * test_audit.c — the tamper-evident audit log: appends, batches, checkpoints, export, and
+ * every kind of tampering done directly on the SQLite file (the way an attacker with write
+ * access would), each caught with the right row named.
+ */
+#include "testutil.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
+
+struct fixture {
+    char dir[256];
+    char path[512];
+    struct belt_store *st;
+    struct belt_audit *a;
+};
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    belt_test_tmpdir(f.dir, sizeof(f.dir));
+    snprintf(f.path, sizeof(f.path), "%s/belt.db", f.dir);
+    struct belt_store_params sp = belt_store_default_params();
+    sp.path = f.path;
+    struct belt_error err = {0};
+    if (belt_store_open(&sp, &f.st, &err) != BELT_OK)
+        fail_msg("%s", err.msg);
+    struct belt_audit_params ap = belt_audit_default_params();
+    ap.store = f.st;
+    ap.key = key;
+    ap.key_len = sizeof(key);
+    ap.checkpoint_every = 4;
+    if (belt_audit_open(&ap, &f.a, &err) != BELT_OK)
+        fail_msg("%s", err.msg);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    belt_audit_close(f->a);
+    belt_store_close(f->st);
+    belt_test_rmrf(f->dir);
+    return 0;
+}
+
+/* Ten events: rows 1..10, checkpoints at 4 and 8 (every 4), head at 10. */
+static void fill(struct fixture *f)
+{
+    char data[64];
+    for (int i = 1; i <= 10; i++) {
+        snprintf(data, sizeof(data), "{\"n\":%d,\"cost_usd\":0.0%d}", i, i);
+        struct belt_audit_event ev = {"model.call", "key_test", "trace", data, 1000 + i};
+        int64_t seq = 0;
+        struct belt_error err = {0};
+        BELT_ASSERT_OK_ERR(belt_audit_append(f->a, &ev, &seq, &err), &err);
+        assert_int_equal(seq, i);
+    }
+}
+
+/* Run SQL directly on the file, as an attacker would (dropping the append-only triggers). */
+static void tamper(const struct fixture *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db,
+                          "DROP TRIGGER IF EXISTS audit_no_update;"
+                          "DROP TRIGGER IF EXISTS audit_no_delete;",
+                          NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("tamper: %s", msg);
+    sqlite3_close(db);
+}
+
+static struct belt_audit_report verify(const struct fixture *f, belt_status want)
+{
+    struct belt_audit_report r;
+    struct belt_error err = {0};
+    belt_status s = belt_audit_verify(f->st, key, sizeof(key), &r, &err);
+    if (s != want)
+        fail_msg("verify returned %s (%s), expected %s", belt_status_name(s), err.msg,
+                 belt_status_name(want));
+    if (want == BELT_ERR_CHECKSUM)
+        BELT_ASSERT_CONTAINS(err.msg, r.detail);
+    return r;
+}
+
+static void audit_intact_log_verifies(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    struct belt_audit_report r = verify(f, BELT_OK);
+    assert_int_equal(r.n_rows, 10);
+    assert_int_equal(r.last_seq, 10);
+    assert_int_equal(r.n_checkpoints, 2);
+    assert_int_equal(r.last_checkpoint_seq, 8);
+    assert_true(r.key_checked);
+    assert_int_equal(r.problem, BELT_AUDIT_OK);
+}
+
+static void audit_append_only_triggers_refuse_edits(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(db, "UPDATE audit SET kind='x' WHERE seq=1", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit WHERE seq=1", NULL, NULL, NULL),
+                         SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void audit_detects_edited_content(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    tamper(f, "UPDATE audit SET content = replace(content, '\"n\":6', '\"n\":66') WHERE seq = 6");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_EDITED);
+    assert_int_equal(r.bad_seq, 6);
+}
+
+static void audit_detects_edited_columns(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    tamper(f, "UPDATE audit SET actor = 'someone_else' WHERE seq = 3");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_EDITED);
+    assert_int_equal(r.bad_seq, 3);
+}
+
+static void audit_detects_deleted_middle_row(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    tamper(f, "DELETE FROM audit WHERE seq = 5");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_DELETED);
+    assert_int_equal(r.bad_seq, 5);
+}
+
+static void audit_detects_inserted_forged_row(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    /* A forged row at the end with a correctly computed chain hash: SHA-256 has no key, so
+     * only the MACed head can tell. */
+    tamper(f, "INSERT INTO audit(seq, ts_ms, kind, actor, subject, content, prev_hash, hash) "
+              "SELECT 11, 2000, 'key.create', 'attacker', NULL, 'x', hash, hash FROM audit "
+              "WHERE seq = 10");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.bad_seq, 11);
+    assert_true(r.problem == BELT_AUDIT_EDITED || r.problem == BELT_AUDIT_UNCHECKPOINTED);
+}
+
+static void audit_detects_rows_appended_without_key(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    /* Append through a writer with a different key: the chain is valid, the MACs are not. */
+    struct belt_audit *other = NULL;
+    static const unsigned char wrong[32] = "ffffffffffffffffffffffffffffffff";
+    struct belt_audit_params ap = belt_audit_default_params();
+    ap.store = f->st;
+    ap.key = wrong;
+    ap.key_len = sizeof(wrong);
+    BELT_ASSERT_OK(belt_audit_open(&ap, &other, NULL));
+    struct belt_audit_event ev = {"key.create", "attacker", NULL, NULL, 0};
+    BELT_ASSERT_OK(belt_audit_append(other, &ev, NULL, NULL));
+    belt_audit_close(other);
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_BAD_CHECKPOINT);
+    assert_int_equal(r.bad_seq, 11);
+}
+
+static void audit_detects_swapped_rows(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    tamper(f, "UPDATE audit SET seq = -3 WHERE seq = 3;"
+              "UPDATE audit SET seq = 3 WHERE seq = 7;"
+              "UPDATE audit SET seq = 7 WHERE seq = -3;");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_REORDERED);
+    assert_int_equal(r.bad_seq, 3);
+}
+
+static void audit_detects_truncated_tail(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    tamper(f, "DELETE FROM audit WHERE seq > 8");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_TRUNCATED);
+    assert_int_equal(r.bad_seq, 9);
+    /* Also when the head row goes too. */
+    tamper(f, "DELETE FROM audit_head");
+    r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.bad_seq, 9);
+    assert_int_equal(r.problem, BELT_AUDIT_UNCHECKPOINTED);
+}
+
+static void audit_detects_truncation_past_a_checkpoint(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    tamper(f, "DELETE FROM audit WHERE seq > 6; DELETE FROM audit_head;");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_TRUNCATED);
+    assert_int_equal(r.bad_seq, 7); /* checkpoint 8 covers rows that are gone */
+}
+
+static void audit_detects_forged_checkpoint(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    tamper(f, "INSERT INTO audit_checkpoints(seq, ts_ms, hash, mac) "
+              "SELECT 6, 0, hash, zeroblob(32) FROM audit WHERE seq = 6");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_BAD_CHECKPOINT);
+    assert_int_equal(r.bad_seq, 6);
+}
+
+static void audit_detects_rewritten_chain(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    /* Rewrite row 2's content and recompute its hash and every later row's chain link
+     * without the key: the checkpoints still hold the old hashes. */
+    tamper(f, "UPDATE audit SET content = replace(content, '\"n\":2', '\"n\":22'),"
+              " hash = zeroblob(32) WHERE seq = 2");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.bad_seq, 2);
+    assert_true(r.n_problems >= 2); /* the row, the next link and checkpoint 4 */
+}
+
+static void audit_wrong_key_fails_and_no_key_checks_chain(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    static const unsigned char wrong[32] = "ffffffffffffffffffffffffffffffff";
+    struct belt_audit_report r;
+    BELT_ASSERT_STATUS(belt_audit_verify(f->st, wrong, sizeof(wrong), &r, NULL), BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_BAD_CHECKPOINT);
+    BELT_ASSERT_OK(belt_audit_verify(f->st, NULL, 0, &r, NULL));
+    assert_false(r.key_checked);
+}
+
+static void audit_batch_is_all_or_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct belt_audit_event ev[3] = {{"a.one", NULL, NULL, "{\"x\":1}", 0},
+                                     {"a.two", NULL, NULL, "[1,2]", 0}, /* not an object */
+                                     {"a.three", NULL, NULL, NULL, 0}};
+    int64_t last = 0;
+    struct belt_error err = {0};
+    BELT_ASSERT_STATUS(belt_audit_append_batch(f->a, ev, 3, &last, &err), BELT_ERR_INVALID);
+    struct belt_audit_report r = verify(f, BELT_OK);
+    assert_int_equal(r.n_rows, 0);
+    ev[1].data_json = "{}";
+    BELT_ASSERT_OK(belt_audit_append_batch(f->a, ev, 3, &last, &err));
+    assert_int_equal(last, 3);
+    r = verify(f, BELT_OK);
+    assert_int_equal(r.n_rows, 3);
+}
+
+static void audit_two_writers_share_one_chain(void **state)
+{
+    struct fixture *f = *state;
+    struct belt_store *st2 = NULL;
+    struct belt_store_params sp = belt_store_default_params();
+    sp.path = f->path;
+    BELT_ASSERT_OK(belt_store_open(&sp, &st2, NULL));
+    struct belt_audit *a2 = NULL;
+    struct belt_audit_params ap = belt_audit_default_params();
+    ap.store = st2;
+    ap.key = key;
+    ap.key_len = sizeof(key);
+    BELT_ASSERT_OK(belt_audit_open(&ap, &a2, NULL));
+    for (int i = 0; i < 5; i++) {
+        struct belt_audit_event ev = {i % 2 ? "w.one" : "w.two", NULL, NULL, NULL, 0};
+        BELT_ASSERT_OK(belt_audit_append(i % 2 ? f->a : a2, &ev, NULL, NULL));
+    }
+    belt_audit_close(a2);
+    belt_store_close(st2);
+    struct belt_audit_report r = verify(f, BELT_OK);
+    assert_int_equal(r.n_rows, 5);
+}
+
+struct collect {
+    int n;
+    char last_kind[32];
+    char first_prev[65];
+};
+
+static int collect_row(void *ud, const struct belt_audit_row *row)
+{
+    struct collect *c = ud;
+    if (c->n++ == 0)
+        snprintf(c->first_prev, sizeof(c->first_prev), "%s", row->prev_hash);
+    snprintf(c->last_kind, sizeof(c->last_kind), "%s", row->kind);
+    assert_non_null(strstr(row->content, "\"seq\":"));
+    return 0;
+}
+
+static void audit_list_filters_by_range_and_kind(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    struct belt_audit_event ev = {"key.revoke", "cli", "key_1", NULL, 0};
+    BELT_ASSERT_OK(belt_audit_append(f->a, &ev, NULL, NULL));
+    struct collect c = {0};
+    BELT_ASSERT_OK(belt_audit_list(f->st, 1, 0, NULL, collect_row, &c, NULL));
+    assert_int_equal(c.n, 11);
+    assert_string_equal(c.first_prev,
+                        "0000000000000000000000000000000000000000000000000000000000000000");
+    memset(&c, 0, sizeof(c));
+    BELT_ASSERT_OK(belt_audit_list(f->st, 1, 0, "key.", collect_row, &c, NULL));
+    assert_int_equal(c.n, 1);
+    memset(&c, 0, sizeof(c));
+    BELT_ASSERT_OK(belt_audit_list(f->st, 3, 5, NULL, collect_row, &c, NULL));
+    assert_int_equal(c.n, 3);
+    memset(&c, 0, sizeof(c));
+    BELT_ASSERT_OK(belt_audit_list(f->st, -2, 0, NULL, collect_row, &c, NULL));
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.last_kind, "key.revoke");
+}
+
+static void audit_rejects_bad_params(void **state)
+{
+    struct fixture *f = *state;
+    struct belt_audit *a = NULL;
+    struct belt_audit_params ap = belt_audit_default_params();
+    ap.store = f->st;
+    ap.key = key;
+    ap.key_len = 8;
+    BELT_ASSERT_STATUS(belt_audit_open(&ap, &a, NULL), BELT_ERR_INVALID);
+    struct belt_audit_event ev = {NULL, NULL, NULL, NULL, 0};
+    BELT_ASSERT_STATUS(belt_audit_append(f->a, &ev, NULL, NULL), BELT_ERR_INVALID);
+    ev.kind = "x";
+    ev.data_json = "{broken";
+    BELT_ASSERT_STATUS(belt_audit_append(f->a, &ev, NULL, NULL), BELT_ERR_INVALID);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(audit_intact_log_verifies),
+        T(audit_append_only_triggers_refuse_edits),
+        T(audit_detects_edited_content),
+        T(audit_detects_edited_columns),
+        T(audit_detects_deleted_middle_row),
+        T(audit_detects_inserted_forged_row),
+        T(audit_detects_rows_appended_without_key),
+        T(audit_detects_swapped_rows),
+        T(audit_detects_truncated_tail),
+        T(audit_detects_truncation_past_a_checkpoint),
+        T(audit_detects_forged_checkpoint),
+        T(audit_detects_rewritten_chain),
+        T(audit_wrong_key_fails_and_no_key_checks_chain),
+        T(audit_batch_is_all_or_nothing),
+        T(audit_two_writers_share_one_chain),
+        T(audit_list_filters_by_range_and_kind),
+        T(audit_rejects_bad_params),
+    };
+    return belt_test_run("audit", tests, BELT_ARRAY_LEN(tests));
+}

@@ -1,6 +1,7 @@
 /*
  * bench_guard.c — throughput of the governance hot paths, as the gateway calls them:
- * PII scan and redact, the injection check (rules alone, rules + classifier), key
+ * PII scan and redact, the injection check (rules alone, rules + classifier; the rule scan with
+ * and without its literal prefilter and lazy decoding, same process, same texts), key
  * authorisation + settle, and audit appends (one per transaction, batches of 100).
  * Medians and spread of 5 runs; see bench/README.md ("Governance").
  *
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "belt.h"
+#include "guard/inject.h"
 #include "util/clock.h"
 
 #define RUNS 5
@@ -82,6 +84,34 @@ static void op_check(void *ud, int i)
     struct belt_guard_verdict v;
     const char *t = texts[i % 4];
     belt_guard_check(ud, BELT_GUARD_SOURCE_USER, t, strlen(t), &v, NULL);
+}
+
+/* The gateway benchmark's chat message (bench/gateway, ../shared/bench/peers/chat.lua). */
+static void op_check_short(void *ud, int i)
+{
+    struct belt_guard_verdict v;
+    (void)i;
+    belt_guard_check(ud, BELT_GUARD_SOURCE_USER, "Say hello.", 10, &v, NULL);
+}
+
+static void op_rules(void *ud, int i)
+{
+    struct belt__inject_result r;
+    const char *t = texts[i % 4];
+    belt__inject_rules_score(ud, BELT_GUARD_SOURCE_USER, t, strlen(t), &r, NULL);
+}
+
+/* The rule scan alone, with the prefilter (literals + lazy decoding) and without it (every
+ * rule on every variant, as before the prefilter existed). */
+static void bench_prefilter(void)
+{
+    struct belt__inject_rules *r = NULL;
+    if (belt__inject_rules_new(&r, NULL) != BELT_OK)
+        return;
+    measure("rule scan, prefilter on", op_rules, r, 5000);
+    belt__inject_rules_set_prefilter(r, 0);
+    measure("rule scan, prefilter off", op_rules, r, 2000);
+    belt__inject_rules_free(r);
 }
 
 struct auth_ctx {
@@ -190,10 +220,14 @@ int main(int argc, char **argv)
     measure("pii scan (15 entities, ~130 B)", op_scan, pii, 20000);
     measure("pii redact (map + scan + copy)", op_redact, pii, 20000);
     measure("injection check, rules", op_check, rules, 5000);
+    measure("injection check, \"Say hello.\"", op_check_short, rules, 20000);
+    bench_prefilter();
     p.model_user = mu;
     struct belt_error err = {0};
     if (belt_guard_new(&p, &full, &err) == BELT_OK)
         measure("injection check, rules + model", op_check, full, 5000);
+    if (full)
+        measure("  + model, \"Say hello.\"", op_check_short, full, 20000);
     else
         printf("injection check, rules + model: skipped (%s)\n", err.msg);
     char dir[] = "/tmp/bench-guard-XXXXXX";

@@ -24,6 +24,15 @@ static int run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, cha
     printf("models: %zu\n", n);
     for (size_t i = 0; i < n; i++)
         printf("  %s (%s)\n", belt_config_model_name(cfg, i), belt_config_model_provider(cfg, i));
+    n = belt_config_n_routes(cfg);
+    printf("routes: %zu\n", n);
+    for (size_t i = 0; i < n; i++)
+        printf("  %s (%s)\n", belt_config_route_name(cfg, i), belt_config_route_policy(cfg, i));
+    n = belt_config_n_lines(cfg);
+    printf("lines: %zu\n", n);
+    for (size_t i = 0; i < n; i++)
+        printf("  %s (%zu stations)\n", belt_config_line_name(cfg, i),
+               belt_config_line_n_stations(cfg, i));
     belt_config_free(cfg);
     return CLI_EXIT_OK;
 }
@@ -32,5 +41,5 @@ const struct cli_command cli_config_cmd = {
     "config", run, "check the configuration file and print what it defines",
     "usage: belt [-c FILE] config check\n"
     "\n"
-    "Load and validate the configuration file; print its sections and models.\n"
+    "Load and validate the configuration file; print its models, routes and lines.\n"
     "Errors name file, line and column. Exit 1 when the file is invalid."};

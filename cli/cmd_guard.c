@@ -279,9 +279,9 @@ static belt_status scan_one(void *ud, const char *text, size_t len, struct belt_
         belt_buf_printf(&b,
                         "{\"detected\":%s,\"action\":\"%s\",\"score\":%.4f,"
                         "\"rule_score\":%.4f,\"model_score\":%.4f,\"threshold\":%.2f,"
-                        "\"reason\":",
+                        "\"block_threshold\":%.2f,\"reason\":",
                         v.detected ? "true" : "false", belt_guard_action_name(v.action), v.score,
-                        v.rule_score, v.model_score, v.threshold);
+                        v.rule_score, v.model_score, v.threshold, v.block_threshold);
         belt_buf_append_json_string(&b, v.reason, strlen(v.reason));
         belt_buf_puts(&b, ",\"pii\":[");
         for (size_t i = 0; i < n; i++)

@@ -368,13 +368,19 @@ static int show_step(void *ud, const struct belt_trace_step_info *s)
 {
     int *n = ud;
     if ((*n)++ == 0)
-        printf("\npath:\n  %-3s %-9s %-18s %-18s %-11s %4s %10s %8s %8s %11s  %s\n", "#", "why",
-               "model", "deployment", "status", "http", "latency", "in", "out", "cost", "error");
-    printf("  %-3d %-9s %-18s %-18s %-11s %4d %7.2f ms %8lld %8lld $%.8f  %s\n", s->seq,
-           s->reason ? s->reason : "-", s->model, s->deployment ? s->deployment : "-",
-           s->status ? s->status : "-", s->http_status, (double)s->latency_us / 1000.0,
-           (long long)s->input_tokens, (long long)s->output_tokens, s->cost_usd,
-           s->error ? s->error : "");
+        printf("\npath:\n  %-3s %-4s %-18s %-18s %-11s %5s %4s %10s %8s %8s %11s  %s\n", "#",
+               "tier", "model", "deployment", "status", "conf", "http", "latency", "in", "out",
+               "cost", "why / error");
+    char tier[16] = "-", conf[16] = "-";
+    if (s->tier >= 0)
+        snprintf(tier, sizeof(tier), "%d", s->tier + 1);
+    if (s->confidence >= 0)
+        snprintf(conf, sizeof(conf), "%.3f", s->confidence);
+    printf("  %-3d %-4s %-18s %-18s %-11s %5s %4d %7.2f ms %8lld %8lld $%.8f  %s%s%s\n", s->seq,
+           tier, s->model, s->deployment ? s->deployment : "-", s->status ? s->status : "-", conf,
+           s->http_status, (double)s->latency_us / 1000.0, (long long)s->input_tokens,
+           (long long)s->output_tokens, s->cost_usd, s->reason ? s->reason : "-",
+           s->error ? "; " : "", s->error ? s->error : "");
     return 0;
 }
 

@@ -16,29 +16,17 @@
 static int cmd_help(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv);
 static int cmd_version(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv);
 
-static const struct cli_command cli_help_cmd = {"help", cmd_help,
-                                                "show help for belt or for one command",
-                                                "usage: belt help [COMMAND]"};
+static const struct cli_command cli_help_cmd = {
+    "help", cmd_help, "show help for belt or for one command", "usage: belt help [COMMAND]"};
 static const struct cli_command cli_version_cmd = {"version", cmd_version, "print the version",
                                                    "usage: belt version"};
 
 /* The subcommands, in the order `belt help` lists them. One row per cli/cmd_<name>.c. */
 const struct cli_command *const cli_commands[] = {
-    &cli_help_cmd,
-    &cli_version_cmd,
-    &cli_config_cmd,
-    &cli_models_cmd,
-    &cli_serve_cmd,
-    &cli_traces_cmd,
-    &cli_guard_cmd,
-    &cli_keys_cmd,
-    &cli_audit_cmd,
-    &cli_review_cmd,
-    &cli_train_cmd,
-    &cli_predict_cmd,
-    &cli_eval_cmd,
-    &cli_router_cmd,
-    &cli_index_cmd,
+    &cli_help_cmd,   &cli_version_cmd, &cli_config_cmd, &cli_models_cmd, &cli_serve_cmd,
+    &cli_traces_cmd, &cli_guard_cmd,   &cli_keys_cmd,   &cli_audit_cmd,  &cli_review_cmd,
+    &cli_train_cmd,  &cli_predict_cmd, &cli_eval_cmd,   &cli_router_cmd, &cli_route_cmd,
+    &cli_index_cmd,  &cli_run_cmd,
 };
 const size_t cli_n_commands = BELT_ARRAY_LEN(cli_commands);
 
@@ -48,7 +36,8 @@ static const char main_usage[] =
     "belt — the runtime for AI factories: small models first, large models when needed.\n"
     "\n"
     "Global options:\n"
-    "  -c, --config FILE   configuration file (default: $BELT_CONFIG, else ./belt.yaml if present)\n"
+    "  -c, --config FILE   configuration file (default: $BELT_CONFIG, else ./belt.yaml if "
+    "present)\n"
     "  -v, --verbose       log library messages to stderr (repeat for debug)\n"
     "  -h, --help          show this help\n"
     "      --version       print the version\n"

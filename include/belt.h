@@ -157,6 +157,16 @@ BELT_API const char *belt_config_store_path(const struct belt_config *cfg);
 BELT_API size_t belt_config_n_models(const struct belt_config *cfg);
 BELT_API const char *belt_config_model_name(const struct belt_config *cfg, size_t i);
 BELT_API const char *belt_config_model_provider(const struct belt_config *cfg, size_t i);
+/* Number of configured routes, and the name / policy ("cascade", "rules", ...) of the i-th
+ * (borrowed; NULL when out of range). */
+BELT_API size_t belt_config_n_routes(const struct belt_config *cfg);
+BELT_API const char *belt_config_route_name(const struct belt_config *cfg, size_t i);
+BELT_API const char *belt_config_route_policy(const struct belt_config *cfg, size_t i);
+/* Number of configured lines, the name of the i-th (borrowed; NULL when out of range) and its
+ * number of stations. */
+BELT_API size_t belt_config_n_lines(const struct belt_config *cfg);
+BELT_API const char *belt_config_line_name(const struct belt_config *cfg, size_t i);
+BELT_API size_t belt_config_line_n_stations(const struct belt_config *cfg, size_t i);
 
 /* ==== Store (src/store) =================================================================== */
 
@@ -166,9 +176,9 @@ BELT_API const char *belt_config_model_provider(const struct belt_config *cfg, s
 struct belt_store;
 
 struct belt_store_params {
-    const char *path;       /* SQLite file; ":memory:" for a private in-memory store */
-    int read_only;          /* 1: open read-only and do not migrate */
-    int busy_timeout_ms;    /* how long to wait on a locked database (default 5000) */
+    const char *path;    /* SQLite file; ":memory:" for a private in-memory store */
+    int read_only;       /* 1: open read-only and do not migrate */
+    int busy_timeout_ms; /* how long to wait on a locked database (default 5000) */
 };
 
 BELT_API struct belt_store_params belt_store_default_params(void);
@@ -246,25 +256,25 @@ typedef int belt_classifier_progress_fn(void *ud, const struct belt_classifier_p
 
 struct belt_classifier_params {
     /* Features (see docs/classifier.md "Features"). */
-    int word_ngrams;         /* longest word n-gram, 1..4 (default 2) */
-    int char_min;            /* shortest character n-gram, 0 = no character n-grams (default 2) */
-    int char_max;            /* longest character n-gram, <= 8 (default 5) */
-    double char_weight;      /* weight of the character-n-gram block vs the word block (default 1) */
-    int min_count;           /* keep a feature seen in at least this many training texts (2) */
-    uint32_t max_features;   /* keep at most this many features, most frequent first (500000) */
+    int word_ngrams;       /* longest word n-gram, 1..4 (default 2) */
+    int char_min;          /* shortest character n-gram, 0 = no character n-grams (default 2) */
+    int char_max;          /* longest character n-gram, <= 8 (default 5) */
+    double char_weight;    /* weight of the character-n-gram block vs the word block (default 1) */
+    int min_count;         /* keep a feature seen in at least this many training texts (2) */
+    uint32_t max_features; /* keep at most this many features, most frequent first (500000) */
     /* Training. */
-    int epochs;              /* maximum number of passes over the training set (default 12) */
-    int patience;            /* stop after this many epochs without a better dev accuracy (3) */
-    double lr;               /* initial learning rate (default 1.0), decays linearly to 0 */
-    double l2;               /* L2 penalty per example on touched weights (default 1e-6) */
-    int threads;             /* training threads, 0 = number of CPUs (default 0) */
-    uint64_t seed;           /* shuffles, dev carving and initialisation (default 1) */
-    double dev_fraction;     /* share of train carved as dev when no dev set is given (0.1) */
-    int calibrate;           /* 1: fit the softmax temperature on dev (default 1) */
-    double target_accuracy;  /* dev accuracy the stored abstain threshold aims at (0.95) */
-    double threshold_z;      /* the threshold must reach target_accuracy with the Wilson lower
-                                bound at z standard deviations on dev (default 1.0; 0 = point
-                                estimate, 1.645 = one-sided 95% confidence) */
+    int epochs;             /* maximum number of passes over the training set (default 12) */
+    int patience;           /* stop after this many epochs without a better dev accuracy (3) */
+    double lr;              /* initial learning rate (default 1.0), decays linearly to 0 */
+    double l2;              /* L2 penalty per example on touched weights (default 1e-6) */
+    int threads;            /* training threads, 0 = number of CPUs (default 0) */
+    uint64_t seed;          /* shuffles, dev carving and initialisation (default 1) */
+    double dev_fraction;    /* share of train carved as dev when no dev set is given (0.1) */
+    int calibrate;          /* 1: fit the softmax temperature on dev (default 1) */
+    double target_accuracy; /* dev accuracy the stored abstain threshold aims at (0.95) */
+    double threshold_z;     /* the threshold must reach target_accuracy with the Wilson lower
+                               bound at z standard deviations on dev (default 1.0; 0 = point
+                               estimate, 1.645 = one-sided 95% confidence) */
     belt_classifier_progress_fn *progress_fn; /* NULL: no progress reports */
     void *progress_ud;                        /* passed to progress_fn */
 };
@@ -296,8 +306,9 @@ BELT_API belt_status belt_classifier_save(const struct belt_classifier *c, const
 /* Map the model file at `path` read-only and check it: magic, format version, sizes, section
  * bounds and the BLAKE2b checksum over the content. Weights are used in place from the mapping.
  * Errors: BELT_ERR_NOTFOUND (no such file), BELT_ERR_IO (cannot open/map), BELT_ERR_FORMAT
- * (not a belt model, truncated or malformed), BELT_ERR_VERSION (written by a newer format), BELT_ERR_CHECKSUM (corrupted),
- * BELT_ERR_NOMEM. On success *out is owned by the caller (belt_classifier_free). */
+ * (not a belt model, truncated or malformed), BELT_ERR_VERSION (written by a newer format),
+ * BELT_ERR_CHECKSUM (corrupted), BELT_ERR_NOMEM. On success *out is owned by the caller
+ * (belt_classifier_free). */
 BELT_API belt_status belt_classifier_load(const char *path, struct belt_classifier **out,
                                           struct belt_error *err);
 
@@ -388,29 +399,29 @@ struct belt_eval_params {
     double target_z; /* the target counts as reached when the Wilson lower bound at z standard
                         deviations of the covered accuracy reaches it (0 = point estimate, the
                         default; 1.645 = one-sided 95% confidence) */
-    double fixed_threshold;                      /* also report coverage here (<0: none) */
-    size_t n_bins;                               /* ECE bins, equal width (default 15) */
-    size_t n_confusions;                         /* most confused pairs to list (default 10) */
+    double fixed_threshold; /* also report coverage here (<0: none) */
+    size_t n_bins;          /* ECE bins, equal width (default 15) */
+    size_t n_confusions;    /* most confused pairs to list (default 10) */
 };
 BELT_API struct belt_eval_params belt_eval_default_params(void);
 
 /* Everything belt_eval_compute() measures. Caller-embedded, no pointers to release. */
 struct belt_eval_report {
-    size_t n;             /* items */
-    size_t n_correct;     /* pred == gold */
-    double accuracy;      /* n_correct / n */
-    double macro_f1;      /* unweighted mean of per-label F1 over labels present in gold or pred */
-    double ece;           /* expected calibration error (n_bins equal-width bins) */
+    size_t n;         /* items */
+    size_t n_correct; /* pred == gold */
+    double accuracy;  /* n_correct / n */
+    double macro_f1;  /* unweighted mean of per-label F1 over labels present in gold or pred */
+    double ece;       /* expected calibration error (n_bins equal-width bins) */
     double mean_confidence; /* average confidence */
-    size_t n_coverage;    /* entries of coverage[] (= params.n_thresholds) */
+    size_t n_coverage;      /* entries of coverage[] (= params.n_thresholds) */
     struct belt_eval_coverage coverage[BELT_EVAL_MAX_THRESHOLDS];
-    double target_accuracy;             /* params.target_accuracy */
-    int target_reached;                 /* 1 if some threshold reaches the target */
+    double target_accuracy;              /* params.target_accuracy */
+    int target_reached;                  /* 1 if some threshold reaches the target */
     struct belt_eval_coverage at_target; /* lowest threshold reaching it (max coverage) */
     double at_target_lower;              /* Wilson lower bound of at_target.accuracy (target_z) */
-    int has_fixed;                      /* params.fixed_threshold >= 0 */
-    struct belt_eval_coverage at_fixed; /* coverage at params.fixed_threshold */
-    size_t n_confusions;                /* entries of confusions[] */
+    int has_fixed;                       /* params.fixed_threshold >= 0 */
+    struct belt_eval_coverage at_fixed;  /* coverage at params.fixed_threshold */
+    size_t n_confusions;                 /* entries of confusions[] */
     struct belt_eval_confusion confusions[BELT_EVAL_MAX_CONFUSIONS]; /* most frequent first */
 };
 
@@ -442,10 +453,10 @@ struct json_t;     /* jansson; pass a json_t * */
 
 struct belt_engine_params {
     const struct belt_config *config; /* required; borrowed, must outlive the engine */
-    const char *store_path; /* SQLite file for traces and the persistent cache; NULL: the
-                               config's store.path; "" : no store (nothing is written) */
-    int trace;              /* -1: server.trace of the config; 0: off; 1: write traces */
-    int cache;              /* -1: server.cache.enabled of the config; 0: off; 1: on */
+    const char *store_path;           /* SQLite file for traces and the persistent cache; NULL: the
+                                         config's store.path; "" : no store (nothing is written) */
+    int trace;                        /* -1: server.trace of the config; 0: off; 1: write traces */
+    int cache;                        /* -1: server.cache.enabled of the config; 0: off; 1: on */
 };
 
 /* Defaults: config NULL (must be set), store_path NULL, trace -1, cache -1. */
@@ -514,7 +525,7 @@ struct belt_attempt {
     int64_t latency_us;     /* this attempt's duration */
     int64_t input_tokens;   /* usage of this attempt (0 when it failed before any answer) */
     int64_t output_tokens;
-    double cost_usd;        /* what this attempt cost */
+    double cost_usd; /* what this attempt cost */
 };
 
 /* One streamed chunk, in OpenAI form whatever the provider. Borrowed for the callback. */
@@ -533,48 +544,48 @@ struct belt_chunk {
 /* The final answer. Everything is borrowed for the duration of on_answer (copy it with
  * belt_answer_copy to keep it). On error, content is "" and response may be NULL. */
 struct belt_answer {
-    belt_status status;         /* BELT_OK or why the call failed */
-    int http_status;            /* the status an HTTP gateway answers with: 200, the upstream's
-                                   4xx for a request it refused, 429, 502 (upstream failed or
-                                   garbage), 503 (no deployment available), 504 (timeout),
-                                   499 (cancelled) */
-    const char *error;          /* message ("" when ok) */
-    const char *error_body;     /* the upstream's own error body (JSON) when it sent one, or
-                                   NULL */
-    const char *model;          /* configured model that answered (or failed last) */
-    const char *deployment;     /* its deployment */
-    const char *provider;       /* "openai", "anthropic", "local" */
-    const char *response_model; /* model name the upstream reported ("" when none) */
-    const char *response_id;    /* id of the upstream response ("" when none) */
-    const char *content;        /* choices[0].message.content ("" when none) */
-    size_t content_len;         /* bytes of content */
-    const char *finish_reason;  /* "stop", "length", "tool_calls", ... ("" when unknown) */
+    belt_status status;              /* BELT_OK or why the call failed */
+    int http_status;                 /* the status an HTTP gateway answers with: 200, the upstream's
+                                        4xx for a request it refused, 429, 502 (upstream failed or
+                                        garbage), 503 (no deployment available), 504 (timeout),
+                                        499 (cancelled) */
+    const char *error;               /* message ("" when ok) */
+    const char *error_body;          /* the upstream's own error body (JSON) when it sent one, or
+                                        NULL */
+    const char *model;               /* configured model that answered (or failed last) */
+    const char *deployment;          /* its deployment */
+    const char *provider;            /* "openai", "anthropic", "local" */
+    const char *response_model;      /* model name the upstream reported ("" when none) */
+    const char *response_id;         /* id of the upstream response ("" when none) */
+    const char *content;             /* choices[0].message.content ("" when none) */
+    size_t content_len;              /* bytes of content */
+    const char *finish_reason;       /* "stop", "length", "tool_calls", ... ("" when unknown) */
     const struct json_t *tool_calls; /* choices[0].message.tool_calls (array) or NULL */
     const struct json_t *response;   /* the whole OpenAI-form answer (chat.completion, or the
                                         embeddings list); json_incref it to keep it */
-    const char *body;           /* the same answer serialised (for OpenAI-compatible upstreams
-                                   the upstream's bytes verbatim) */
-    size_t body_len;            /* bytes of body */
+    const char *body;                /* the same answer serialised (for OpenAI-compatible upstreams
+                                        the upstream's bytes verbatim) */
+    size_t body_len;                 /* bytes of body */
     /* local (classifier) models; label NULL otherwise */
-    const char *label;          /* predicted label (BELT_CLASSIFIER_ABSTAIN when abstained) */
-    double confidence;          /* calibrated confidence of label; -1 when not a classifier */
-    int abstained;              /* 1: confidence below the model's threshold */
+    const char *label; /* predicted label (BELT_CLASSIFIER_ABSTAIN when abstained) */
+    double confidence; /* calibrated confidence of label; -1 when not a classifier */
+    int abstained;     /* 1: confidence below the model's threshold */
     const struct belt_label_prob *top_k; /* best first; NULL when not a classifier */
-    size_t n_top_k;             /* entries of top_k */
+    size_t n_top_k;                      /* entries of top_k */
     /* token logprobs of choices[0] when the upstream returned them (request logprobs: true) */
-    int64_t n_logprobs;         /* answer tokens with a logprob (0: none returned) */
-    double logprob_mean;        /* mean logprob over them (0 when n_logprobs is 0) */
-    double logprob_min;         /* smallest one (0 when n_logprobs is 0) */
+    int64_t n_logprobs;  /* answer tokens with a logprob (0: none returned) */
+    double logprob_mean; /* mean logprob over them (0 when n_logprobs is 0) */
+    double logprob_min;  /* smallest one (0 when n_logprobs is 0) */
     /* usage and cost */
-    int64_t input_tokens;       /* of the answering attempt */
+    int64_t input_tokens; /* of the answering attempt */
     int64_t output_tokens;
-    int usage_estimated;        /* 1: the upstream reported no usage; tokens were estimated */
-    double cost_usd;            /* total over all attempts (failed attempts usually cost 0) */
-    int64_t latency_us;         /* start of the call to the answer */
-    int64_t ttft_us;            /* start to the first streamed chunk (0 when not streamed) */
-    int stream;                 /* 1: the answer was streamed */
+    int usage_estimated; /* 1: the upstream reported no usage; tokens were estimated */
+    double cost_usd;     /* total over all attempts (failed attempts usually cost 0) */
+    int64_t latency_us;  /* start of the call to the answer */
+    int64_t ttft_us;     /* start to the first streamed chunk (0 when not streamed) */
+    int stream;          /* 1: the answer was streamed */
     const struct belt_attempt *attempts; /* every attempt in order */
-    size_t n_attempts;          /* entries of attempts */
+    size_t n_attempts;                   /* entries of attempts */
 };
 
 /* Callbacks run on the loop's thread. `call` is valid until on_answer returns. */
@@ -583,28 +594,33 @@ typedef void belt_attempt_fn(void *ud, struct belt_call *call, const struct belt
 typedef void belt_answer_fn(void *ud, struct belt_call *call, const struct belt_answer *answer);
 
 struct belt_call_params {
-    const char *model;             /* configured model name; required; copied */
-    int kind;                      /* enum belt_call_kind (default BELT_CALL_CHAT) */
-    struct json_t *request;        /* the OpenAI-form request object; the call holds a
-                                      reference (json_incref) until on_answer returns: do not
-                                      modify it meanwhile. Its "model" and "stream" fields are
-                                      ignored (the call sets them per deployment). */
-    const char *request_json;      /* alternative to request: JSON text (len bytes), copied.
-                                      When request is set too, this must be its serialisation:
-                                      an OpenAI-compatible upstream then gets these bytes
-                                      unchanged whenever nothing needs rewriting (same model
-                                      id, no stream option to add), saving a re-serialisation */
+    const char *model;        /* configured model name; required; copied */
+    int kind;                 /* enum belt_call_kind (default BELT_CALL_CHAT) */
+    struct json_t *request;   /* the OpenAI-form request object; the call holds a
+                                 reference (json_incref) until on_answer returns: do not
+                                 modify it meanwhile. Its "model" and "stream" fields are
+                                 ignored (the call sets them per deployment). */
+    const char *request_json; /* alternative to request: JSON text (len bytes), copied.
+                                 When request is set too, this must be its serialisation:
+                                 an OpenAI-compatible upstream then gets these bytes
+                                 unchanged whenever nothing needs rewriting (same model
+                                 id, no stream option to add), saving a re-serialisation */
     size_t request_len;
-    int stream;                    /* 1: stream; chunks go to on_chunk */
-    int64_t timeout_ms;            /* deadline of the whole call, retries and fallbacks
-                                      included; 0: none beyond each attempt's own */
-    int retries;                   /* -1: each model's `retries`; else this many per model */
-    int fallbacks;                 /* 1: follow the model's fallbacks (default); 0: not */
-    const char *trace_id;          /* shown in log lines; may be NULL; copied */
-    belt_chunk_fn *on_chunk;       /* required when stream */
-    belt_attempt_fn *on_attempt;   /* may be NULL: called when each attempt ends */
-    belt_answer_fn *on_answer;     /* required: called exactly once */
-    void *ud;                      /* passed to the callbacks */
+    int stream;                  /* 1: stream; chunks go to on_chunk */
+    int64_t timeout_ms;          /* deadline of the whole call, retries and fallbacks
+                                    included; 0: none beyond each attempt's own */
+    int retries;                 /* -1: each model's `retries`; else this many per model */
+    int fallbacks;               /* 1: follow the model's fallbacks (default); 0: not */
+    const char *trace_id;        /* shown in log lines; may be NULL; copied */
+    int no_response_tree;        /* 1: the caller reads the answer's body, content, usage and
+                                    other summary fields, never `response`: an answer an
+                                    OpenAI-compatible upstream sent that can be passed on as
+                                    it is is then only validated, not parsed into a tree
+                                    (answer.response NULL); 0 (default): always a tree */
+    belt_chunk_fn *on_chunk;     /* required when stream */
+    belt_attempt_fn *on_attempt; /* may be NULL: called when each attempt ends */
+    belt_answer_fn *on_answer;   /* required: called exactly once */
+    void *ud;                    /* passed to the callbacks */
 };
 
 /* Defaults: kind chat, stream 0, timeout 0, retries -1, fallbacks 1, everything else NULL. */
@@ -637,8 +653,8 @@ BELT_API void belt_answer_free(struct belt_answer *a);
  * GET /v1/models, POST /v1/embeddings, GET /healthz, GET /metrics. docs/gateway.md. */
 
 struct belt_server_params {
-    const char *listen;          /* "HOST:PORT"; NULL: server.listen of the config */
-    int threads;                 /* event loops; 0: server.threads of the config (0 = CPUs) */
+    const char *listen; /* "HOST:PORT"; NULL: server.listen of the config */
+    int threads;        /* event loops; 0: server.threads of the config (0 = CPUs) */
 };
 
 BELT_API struct belt_server_params belt_server_default_params(void);
@@ -663,36 +679,36 @@ BELT_API void belt_server_free(struct belt_server *s);
 
 /* One stored trace. Strings borrowed for the callback; optional ones may be NULL. */
 struct belt_trace_info {
-    int64_t rowid;         /* insertion order (for following new traces) */
-    const char *id;        /* 32 hex digits (the W3C trace id) */
-    int64_t ts_ms;         /* start, Unix ms */
-    const char *kind;      /* "chat", "embeddings", ... */
-    const char *route;     /* requested model or route */
-    const char *model;     /* model that answered */
-    const char *key_id;    /* API key id, or NULL */
-    const char *status;    /* "ok", "error", ... */
-    int http_status;       /* status sent to the client */
-    const char *error;     /* or NULL */
-    int64_t input_tokens;  /* usage */
+    int64_t rowid;        /* insertion order (for following new traces) */
+    const char *id;       /* 32 hex digits (the W3C trace id) */
+    int64_t ts_ms;        /* start, Unix ms */
+    const char *kind;     /* "chat", "embeddings", ... */
+    const char *route;    /* requested model or route */
+    const char *model;    /* model that answered */
+    const char *key_id;   /* API key id, or NULL */
+    const char *status;   /* "ok", "error", ... */
+    int http_status;      /* status sent to the client */
+    const char *error;    /* or NULL */
+    int64_t input_tokens; /* usage */
     int64_t output_tokens;
-    double cost_usd;       /* total cost */
-    int64_t latency_us;    /* end to end */
-    int cache_hit;         /* 1: answered from the cache */
-    int stream;            /* 1: streamed */
+    double cost_usd;        /* total cost */
+    int64_t latency_us;     /* end to end */
+    int cache_hit;          /* 1: answered from the cache */
+    int stream;             /* 1: streamed */
     const char *attrs_json; /* JSON object of further attributes, or NULL */
 };
 
 /* One step (attempt) of a trace. Strings borrowed; optional ones may be NULL. */
 struct belt_trace_step_info {
-    int seq;               /* order within the trace */
-    const char *model;     /* model tried */
+    int seq;           /* order within the trace */
+    const char *model; /* model tried */
     const char *deployment;
-    int tier;              /* route tier, -1 when none */
-    const char *status;    /* "ok", "error", "timeout", "skipped", ... */
-    int http_status;       /* upstream status, 0 when none */
+    int tier;           /* route tier, -1 when none */
+    const char *status; /* "ok", "error", "timeout", "skipped", ... */
+    int http_status;    /* upstream status, 0 when none */
     const char *error;
-    const char *reason;    /* why this step was taken ("first", "retry", "fallback", ...) */
-    double confidence;     /* -1 when none */
+    const char *reason; /* why this step was taken ("first", "retry", "fallback", ...) */
+    double confidence;  /* -1 when none */
     int64_t input_tokens;
     int64_t output_tokens;
     double cost_usd;
@@ -700,14 +716,14 @@ struct belt_trace_step_info {
 };
 
 struct belt_trace_query {
-    const char *id;        /* one trace (NULL: any) */
-    int64_t after_rowid;   /* only rowid > this (following) */
-    int64_t since_ms;      /* only ts_ms >= this (0: any) */
-    int64_t until_ms;      /* only ts_ms < this (0: any) */
-    const char *model;     /* only this answering model (NULL: any) */
-    const char *route;     /* only this route (NULL: any) */
-    int64_t limit;         /* at most this many (0: no limit) */
-    int newest_first;      /* 1: newest first; 0: oldest first */
+    const char *id;      /* one trace (NULL: any) */
+    int64_t after_rowid; /* only rowid > this (following) */
+    int64_t since_ms;    /* only ts_ms >= this (0: any) */
+    int64_t until_ms;    /* only ts_ms < this (0: any) */
+    const char *model;   /* only this answering model (NULL: any) */
+    const char *route;   /* only this route (NULL: any) */
+    int64_t limit;       /* at most this many (0: no limit) */
+    int newest_first;    /* 1: newest first; 0: oldest first */
 };
 
 typedef int belt_trace_fn(void *ud, const struct belt_trace_info *t);
@@ -738,9 +754,9 @@ struct belt_router;
 /* One training example: the task's text and, per tier, whether the tier answered it correctly
  * and what that cost. Arrays have n_tiers entries; all borrowed for the call. */
 struct belt_router_example {
-    const char *text;      /* the task's input text (UTF-8) */
-    size_t len;            /* its bytes */
-    const int *correct;    /* 1 if tier i answered correctly, 0 if not */
+    const char *text;       /* the task's input text (UTF-8) */
+    size_t len;             /* its bytes */
+    const int *correct;     /* 1 if tier i answered correctly, 0 if not */
     const double *cost_usd; /* what tier i's answer cost (may be NULL: unknown) */
 };
 
@@ -761,16 +777,16 @@ enum belt_router_objective {
 typedef int belt_router_progress_fn(void *ud, size_t tier, int epoch, double dev_logloss);
 
 struct belt_router_params {
-    int word_ngrams;           /* longest word n-gram (1..4) */
-    int char_min, char_max;    /* character n-grams (char_min 0: none) */
-    int bucket_bits;           /* hashed feature table of 2^bucket_bits rows per tier */
-    int epochs;                /* maximum passes over the training split */
-    int ensemble;              /* fits averaged per tier (different shuffles), 1..100 */
-    double learning_rate;      /* initial AdaGrad step */
-    double l2;                 /* L2 penalty per example */
-    double dev_fraction;       /* share held out (by hash of the text) for early stopping and
-                                  calibration */
-    uint64_t seed;             /* shuffling */
+    int word_ngrams;        /* longest word n-gram (1..4) */
+    int char_min, char_max; /* character n-grams (char_min 0: none) */
+    int bucket_bits;        /* hashed feature table of 2^bucket_bits rows per tier */
+    int epochs;             /* maximum passes over the training split */
+    int ensemble;           /* fits averaged per tier (different shuffles), 1..100 */
+    double learning_rate;   /* initial AdaGrad step */
+    double l2;              /* L2 penalty per example */
+    double dev_fraction;    /* share held out (by hash of the text) for early stopping and
+                               calibration */
+    uint64_t seed;          /* shuffling */
     enum belt_router_calibration calibration; /* how scores become probabilities */
     enum belt_router_objective objective;     /* what is predicted per tier */
     belt_router_progress_fn *progress;        /* may be NULL */
@@ -794,9 +810,9 @@ BELT_API belt_status belt_router_train(const struct belt_router_params *p,
  * names, cheapest first) or, when tiers is NULL, every model of the file ordered by mean cost.
  * Errors name FILE:LINE. */
 BELT_API belt_status belt_router_train_file(const struct belt_router_params *p,
-                                            const char *outcomes_path,
-                                            const char *const *tiers, size_t n_tiers,
-                                            struct belt_router **out, struct belt_error *err);
+                                            const char *outcomes_path, const char *const *tiers,
+                                            size_t n_tiers, struct belt_router **out,
+                                            struct belt_error *err);
 
 /* Write the router to `path` atomically (versioned, checksummed format). */
 BELT_API belt_status belt_router_save(const struct belt_router *r, const char *path,
@@ -818,9 +834,8 @@ BELT_API const char *belt_router_metrics_json(const struct belt_router *r);
 
 /* Predicted probability that each tier answers text[0..len) correctly, into p[0..n) (n must
  * be belt_router_n_tiers). No allocation; thread-safe. BELT_ERR_INVALID for non-UTF-8 text. */
-BELT_API belt_status belt_router_predict(const struct belt_router *r, const char *text,
-                                         size_t len, double *p, size_t n,
-                                         struct belt_error *err);
+BELT_API belt_status belt_router_predict(const struct belt_router *r, const char *text, size_t len,
+                                         double *p, size_t n, struct belt_error *err);
 /* The cheapest tier whose p[i] >= target; the last tier when none reaches it. */
 BELT_API size_t belt_router_choose(const struct belt_router *r, const double *p, double target);
 
@@ -832,11 +847,11 @@ BELT_API size_t belt_router_choose(const struct belt_router *r, const double *p,
 struct belt_route_report;
 
 struct belt_route_eval_params {
-    int sweep;             /* 1: sweep the route's thresholds (curve, hull, APGR, AIQ) */
-    size_t max_points;     /* sweep points at most (≥ 3) */
-    double quality;        /* also report the cost at this fraction of the best single model's
-                              accuracy (the saving at "95% of the strong model") */
-    const char *title;     /* shown in the HTML report; NULL: the route name */
+    int sweep;         /* 1: sweep the route's thresholds (curve, hull, APGR, AIQ) */
+    size_t max_points; /* sweep points at most (≥ 3) */
+    double quality;    /* also report the cost at this fraction of the best single model's
+                          accuracy (the saving at "95% of the strong model") */
+    const char *title; /* shown in the HTML report; NULL: the route name */
 };
 
 /* Defaults: sweep 1, max_points 101, quality 0.95, title NULL. */
@@ -868,6 +883,184 @@ BELT_API double belt_route_report_saving(const struct belt_route_report *r);
 /* NULL is a no-op. */
 BELT_API void belt_route_report_free(struct belt_route_report *r);
 
+/* ---- Running a route live (src/route/exec.c) --------------------------------------------------
+ * One entry point for every front end (the gateway, lines, `belt route`, an embedding program):
+ * a *name* is a route of the `routes:` section or a plain model of `models:` (routes first;
+ * a model behaves as a `fixed` route of itself). The executor drives the same decision core as
+ * the offline evaluator with real model calls (belt_call_start) on a belt_loop: cascades that
+ * escalate on doubt, fallback on errors, weighted / least-latency balance, rules on request
+ * metadata, the learned router, budgets per request and per route, routes nested in routes,
+ * and a final person tier. Every decision lands in the answer's path (belt_route_step) and, on
+ * request, in the trace. docs/routes.md ("Live execution").
+ *
+ * Async rule (as belt_call_start): an error from belt_route_call_start means no callback is
+ * ever called; otherwise on_answer is called exactly once, always later from the loop.
+ *
+ * Streaming (stream = 1): a call whose successful answer the route takes unconditionally (a
+ * model, fixed / fallback / balance / rules targets, a tier without `accept`) streams live,
+ * chunk by chunk; tiers with an accept condition are called without streaming, judged, and the
+ * accepted answer is then delivered as a short synthesised stream (a role + content chunk, a
+ * finish chunk, the usage chunk). An unresolved or over-budget outcome is never streamed: its
+ * best answer comes only with on_answer, for the front end to present as such. A live stream
+ * that breaks after its first chunk cannot escalate: the route ends with the error. */
+struct belt_route_call;
+
+/* Append-only. How a route call ended. */
+enum belt_route_outcome {
+    BELT_ROUTE_ANSWERED = 0,   /* an answer was accepted (or a non-tiered target answered) */
+    BELT_ROUTE_UNRESOLVED = 1, /* handed to a person, or no tier accepted: escalated-unresolved,
+                                  with the best answer so far when there is one */
+    BELT_ROUTE_BUDGET = 2,     /* every remaining tier would break the budget: best answer so far
+                                  when there is one */
+    BELT_ROUTE_FAILED = 3      /* no answer: every call failed, or cancelled */
+};
+/* "answered", "unresolved", "budget", "failed" (static; "?" when out of range). */
+BELT_API const char *belt_route_outcome_name(enum belt_route_outcome o);
+
+/* The confidence signals seen for one step. Absent numbers are NAN, absent counts -1. */
+struct belt_route_signals {
+    double confidence;   /* calibrated confidence (local classifiers, recorded answers) */
+    double logprob_mean; /* mean token logprob of the answer */
+    double logprob_min;  /* smallest token logprob */
+    double score;        /* the verifier's score of the answer */
+    int agree;           /* agreement: answers equal to this one (this one included) */
+    int compared;        /* agreement: answers compared (this one included) */
+    int peer_agree;      /* a peer model gave the same answer: 1 / 0 */
+};
+
+/* One line of the path: a tier tried or skipped, or a decision (rule, router, balance).
+ * Strings are borrowed from the answer that holds the step. */
+struct belt_route_step {
+    const char *event;  /* tiers: "answered" (a non-tiered target answered), "accepted",
+                           "escalated", "failed", "skipped" (budget), "human" (handed to a
+                           person), "unresolved" (nothing left); decisions: "rule", "router",
+                           "balance" */
+    const char *route;  /* the route this step belongs to (its own name for a plain model) */
+    int depth;          /* 0: the route called; 1: a route named by one of its tiers; ... */
+    int tier;           /* 0-based tier (cascade, learned) or target position (fixed, fallback,
+                           balance); -1 for decisions and "unresolved" */
+    const char *model;  /* model tried or skipped; NULL for a person, a nested route or none */
+    const char *target; /* what the tier names: a model, a route, "human"; NULL for decisions */
+    const char *reason; /* why, e.g. "confidence 0.62 < 0.9", "budget: big would cost ~$0.03,
+                           $0.01 of $0.02 left", "rule 1 matched: a person" */
+    struct belt_route_signals sig; /* signal values for a judged answer */
+    double cost_usd;      /* spent by this step's model calls (answer, samples, peer, verifier) */
+    int64_t latency_us;   /* time of those calls (parallel samples count once) */
+    int calls;            /* model calls made for this step */
+    int attempts;         /* model-layer attempts over those calls (retries, fallbacks) */
+    int64_t input_tokens; /* usage over those calls */
+    int64_t output_tokens;
+};
+
+/* The result of a route call. Everything is borrowed for the duration of on_answer (copy it
+ * with belt_route_answer_copy to keep it). */
+struct belt_route_answer {
+    belt_status status; /* BELT_OK when the route ended as designed (answered, unresolved,
+                           budget; also without an answer), else why it failed:
+                           BELT_ERR_CANCELLED, BELT_ERR_TIMEOUT, the last call's status */
+    int http_status;    /* what an HTTP gateway answers with: 200 answered, 202
+                           unresolved (a person will look), 402 budget without an answer,
+                           else the failed call's status (502, 504, 499, ...) */
+    const char *error;  /* message ("" when status is BELT_OK) */
+    enum belt_route_outcome outcome; /* how it ended */
+    int resolved;                    /* 1: outcome answered; 0: the answer (if any) is NOT accepted:
+                                        escalated-unresolved or over budget, show it as such */
+    const char *route;               /* the name called (route or model) */
+    int is_model;                    /* 1: the name was a plain model */
+    const char *trace_id;            /* 32 hex digits: the params' trace_id or a new one */
+    const struct belt_answer
+        *answer;       /* the answer returned (the accepted one, or the best so
+                          far), NULL when none; its cost/latency are its own call's */
+    const char *model; /* model whose answer is returned, or NULL */
+    int final_tier;    /* tier of the route called that produced the outcome, -1 none */
+    const struct belt_route_step *steps; /* the path, in order */
+    size_t n_steps;                      /* entries of steps (at most 64 kept; see n_steps_total) */
+    size_t n_steps_total;                /* steps taken */
+    double cost_usd;                     /* total over every call of the route */
+    int64_t latency_us;                  /* start to answer (wall clock) */
+    int64_t input_tokens;                /* usage over every call */
+    int64_t output_tokens;
+    int n_calls;       /* model calls made */
+    int stream;        /* 1: delivered through on_chunk */
+    int streamed_live; /* 1: the chunks came live from the model; 0: synthesised after
+                          judging (or not streamed) */
+};
+
+/* Callbacks run on the loop's thread. `rc` is valid until on_answer returns. Chunks are
+ * OpenAI chat.completion.chunk objects (belt_chunk as for a model call). */
+typedef void belt_route_chunk_fn(void *ud, struct belt_route_call *rc,
+                                 const struct belt_chunk *chunk);
+typedef void belt_route_answer_fn(void *ud, struct belt_route_call *rc,
+                                  const struct belt_route_answer *answer);
+
+struct belt_route_call_params {
+    const char *name;         /* route or model name; required; copied */
+    struct json_t *request;   /* OpenAI chat request object (held by reference until
+                                 on_answer returns; do not modify meanwhile) ... */
+    const char *request_json; /* ... or its JSON text (len bytes), copied */
+    size_t request_len;
+    const char *text;        /* the task's text for rules (regex, length) and the learned
+                                router; NULL: the last user message of the request; copied */
+    size_t text_len;         /* bytes of text */
+    const char *stakes;      /* request metadata for `rules`: "high", ... or NULL; copied */
+    const char *const *tags; /* tags (n_tags, copied) */
+    size_t n_tags;
+    const char *key_name;            /* name of the API key that sent it, or NULL; copied */
+    double max_cost_usd;             /* the request's own budget on top of the routes'; 0: none */
+    int64_t max_latency_ms;          /* the request's own latency budget; 0: none */
+    int64_t timeout_ms;              /* hard deadline of the whole route call (calls in flight are
+                                        cancelled and it ends with BELT_ERR_TIMEOUT); 0: none */
+    uint64_t seed;                   /* drives weighted `balance`; 0: random per call */
+    int stream;                      /* 1: deliver the answer through on_chunk (see above) */
+    const char *trace_id;            /* 32 hex digits, copied; NULL: a new one */
+    int trace;                       /* 1: write the trace record (route, path as steps) through the
+                                        engine's writer when done (needs an engine with traces on);
+                                        0: the caller records it (the gateway adds its own fields) */
+    const char *key_id;              /* API key id stored with the trace (trace = 1), or NULL */
+    belt_route_chunk_fn *on_chunk;   /* required when stream */
+    belt_route_answer_fn *on_answer; /* required: called exactly once */
+    void *ud;                        /* passed to the callbacks */
+};
+
+/* Defaults: everything 0 / NULL. */
+BELT_API struct belt_route_call_params belt_route_call_default_params(void);
+/* Start a route call on loop `l`. Errors (no callback follows): BELT_ERR_NOTFOUND (no route or
+ * model of that name), BELT_ERR_INVALID (missing name / request / on_answer, a request that is
+ * not a chat request, stream without on_chunk, tags not UTF-8), BELT_ERR_NOMEM. *out (may be
+ * NULL) is valid until on_answer returns. */
+BELT_API belt_status belt_route_call_start(struct belt_loop *l,
+                                           const struct belt_route_call_params *p,
+                                           struct belt_route_call **out, struct belt_error *err);
+/* Stop a route call: model calls in flight are cancelled and on_answer runs with
+ * BELT_ERR_CANCELLED (http 499) before belt_route_call_cancel returns — or right after the
+ * current callback when called from inside one of this route call's callbacks. The path keeps
+ * what was done until then. Not after on_answer. */
+BELT_API void belt_route_call_cancel(struct belt_route_call *rc);
+/* Run one route call on a private event loop (for programs without one). *out is owned by the
+ * caller (belt_route_answer_free) and is set for every completed call; the return value is
+ * then out->status. p->on_answer is ignored; on_chunk is called as usual. Not on a loop
+ * thread. */
+BELT_API belt_status belt_route_call_sync(struct belt_engine *e,
+                                          const struct belt_route_call_params *p,
+                                          struct belt_route_answer **out, struct belt_error *err);
+/* Deep copy that outlives the callback (NULL when out of memory); free with
+ * belt_route_answer_free (NULL is a no-op). */
+BELT_API struct belt_route_answer *belt_route_answer_copy(const struct belt_route_answer *a);
+BELT_API void belt_route_answer_free(struct belt_route_answer *a);
+/* The path and totals as one JSON object (docs/routes.md#the-path), owned by the caller
+ * (belt_free); NULL when out of memory. The gateway puts it in the response's `belt.route`. */
+BELT_API char *belt_route_answer_json(const struct belt_route_answer *a);
+/* The compact tier summary for the `x-belt-tiers` response header: one
+ * "TIER:MODEL:CONFIDENCE:DECISION" per tier step of the outermost route with tiers,
+ * ";"-separated, e.g. "1:small:0.412:escalated;2:large:-:accepted" (1-based tiers; CONFIDENCE is
+ * the deciding signal with 3 decimals — calibrated confidence, verifier score or exp(mean
+ * logprob) — or "-" when the tier was not judged; person = "human"). Written NUL-terminated into
+ * out[0..cap), truncated at a step boundary; printable ASCII only. Returns the bytes written
+ * (without the NUL). */
+BELT_API size_t belt_route_answer_tiers(const struct belt_route_answer *a, char *out, size_t cap);
+/* 1 if `name` is a route or a model of the engine's configuration. */
+BELT_API int belt_route_exists(const struct belt_engine *e, const char *name);
+
 /* ==== Lines (src/line) ==================================================================== */
 
 /* ---- Retrieval: corpora of passages in the store, full-text indexed (SQLite FTS5, BM25) ---- */
@@ -892,8 +1085,8 @@ BELT_API belt_status belt_indexer_new(struct belt_store *st, const struct belt_i
                                       struct belt_indexer **out, struct belt_error *err);
 /* Add document `doc_id` with text[0..len) (UTF-8), replacing an earlier document with that id.
  * An empty text, an invalid id or invalid UTF-8 is BELT_ERR_INVALID and changes nothing. */
-BELT_API belt_status belt_indexer_add(struct belt_indexer *ix, const char *doc_id,
-                                      const char *text, size_t len, struct belt_error *err);
+BELT_API belt_status belt_indexer_add(struct belt_indexer *ix, const char *doc_id, const char *text,
+                                      size_t len, struct belt_error *err);
 /* Commit the documents added since the last batch. */
 BELT_API belt_status belt_indexer_commit(struct belt_indexer *ix, struct belt_error *err);
 /* Documents and passages written (committed or pending) by this indexer. */
@@ -951,6 +1144,130 @@ BELT_API belt_status belt_corpus_stats(struct belt_store *st, const char *corpus
 /* Delete a corpus; *n_passages (may be NULL) receives how many passages went. */
 BELT_API belt_status belt_corpus_drop(struct belt_store *st, const char *corpus,
                                       int64_t *n_passages, struct belt_error *err);
+
+/* ---- Running lines (src/line): batch runs and single records ---------------------------------
+ * A line (the `lines:` section, docs/config-lines.md) moves each record through its stations;
+ * docs/lines.md explains stations, failure paths, review, the planner and the output format.
+ *
+ * belt_line_run() runs a line over a JSONL or CSV file with many items in flight (model calls
+ * asynchronous on one event loop per thread, local stations inline, one thread per CPU by
+ * default) and writes one JSON line per input record, in input order: the record with each
+ * station's output merged in, plus a `_belt` object (item, status, reason, review_id, cost_usd,
+ * latency_us, path). Checkpoints in the store (tables runs, run_items) make it crash-safe: a
+ * run killed at any moment and started again with `resume` finishes with every input record in
+ * the output exactly once. */
+
+/* Append-only. How an item left the line. */
+enum belt_line_outcome {
+    BELT_LINE_OK = 0,           /* every station done or skipped */
+    BELT_LINE_NEEDS_REVIEW = 1, /* parked for a person (a review id when the store is there) */
+    BELT_LINE_DROPPED = 2,      /* on_fail drop, or a reviewer rejected it */
+    BELT_LINE_ERROR = 3         /* bad input or an internal failure */
+};
+/* "ok", "needs_review", "dropped", "error" (static; "?" when out of range). */
+BELT_API const char *belt_line_outcome_name(int outcome);
+
+/* Append-only. */
+enum belt_line_input {
+    BELT_LINE_INPUT_AUTO = 0,  /* by extension: .csv/.tsv → CSV, anything else → JSONL */
+    BELT_LINE_INPUT_JSONL = 1, /* one JSON object per line */
+    BELT_LINE_INPUT_CSV = 2    /* RFC 4180 with a header row (.tsv: tab-separated) */
+};
+
+/* A snapshot for progress displays. */
+struct belt_line_progress {
+    int64_t items;       /* items written to the output (this run and the ones resumed) */
+    int64_t in_flight;   /* items being processed */
+    int64_t bad_input;   /* input records rejected */
+    int64_t reviews;     /* items parked for review */
+    int64_t dropped;     /* items dropped */
+    int64_t errors;      /* items that ended in error */
+    int64_t escalations; /* escalations (route tiers, on_fail escalate, to a person) */
+    double cost_usd;     /* spent so far */
+    double items_per_s;  /* recent throughput */
+    double fraction;     /* share of the input read (by bytes), -1 when unknown (stdin) */
+    double eta_s;        /* estimated seconds left, -1 when unknown */
+    int64_t elapsed_ms;  /* since this invocation started */
+};
+/* Called on the thread running belt_line_run. */
+typedef void belt_line_progress_fn(void *ud, const struct belt_line_progress *p);
+/* A rejected input record: its line and what is wrong ("in.jsonl:17: invalid JSON: ..."). */
+typedef void belt_line_bad_input_fn(void *ud, int64_t lineno, const char *message);
+
+struct belt_line_run_params {
+    const char *line;        /* required: a line of the engine's configuration */
+    const char *input;       /* required: JSONL or CSV file ("-": stdin, cannot resume); or
+                                NULL with reviewed = 1 */
+    int input_format;        /* enum belt_line_input */
+    const char *output;      /* required: the JSONL output file */
+    int64_t concurrency;     /* items in flight; 0: the line's `concurrency` */
+    int threads;             /* event loops; 0: one per CPU (at most 16) */
+    int64_t limit;           /* process at most this many input records in all; 0: all */
+    int resume;              /* 1: continue the unfinished run of this line and output */
+    int overwrite;           /* 1: start afresh even when the output exists */
+    int stop_on_bad_input;   /* 1: a bad record stops the run (0: it is reported and skipped) */
+    int reviewed;            /* 1: instead of reading input, continue the items of this line
+                                whose review was decided (approved/edited → the rest of the
+                                line; rejected → dropped); output appended */
+    const char *const *gold; /* accuracy specs "FIELD=STATION[.SUB]" (n_gold) */
+    size_t n_gold;
+    int cache;                       /* -1: the line's; 0: off */
+    int trace;                       /* -1: the line's; 0: off */
+    int64_t checkpoint_ms;           /* commit at least this often (default 1000) */
+    int64_t checkpoint_items;        /* ... or after this many items (default 10000) */
+    belt_line_progress_fn *progress; /* may be NULL */
+    void *progress_ud;
+    int64_t progress_ms;                  /* between progress calls (default 250) */
+    belt_line_bad_input_fn *on_bad_input; /* may be NULL */
+    void *bad_input_ud;
+    volatile int *stop; /* may be NULL; set non-zero (e.g. from a signal handler) to stop:
+                           no new items start, items in flight finish, and the run is
+                           checkpointed so `resume` continues it */
+};
+
+/* Defaults: format auto, concurrency/threads/limit 0, cache/trace -1, checkpoints every 1 s or
+ * 10000 items, progress every 250 ms, everything else 0 / NULL. */
+BELT_API struct belt_line_run_params belt_line_run_default_params(void);
+
+struct belt_line_summary;
+
+/* Run a line over a file (see above). Errors before the run starts (no such line, bad params,
+ * output exists without resume/overwrite, a changed configuration or input on resume, store
+ * or I/O errors) return without a summary. Once it started, *out (owned by the caller,
+ * belt_line_summary_free) is set whatever happens, and the status is BELT_OK (finished),
+ * BELT_ERR_CANCELLED (stopped through p->stop), BELT_ERR_FORMAT (a bad record stopped it), or
+ * the I/O / store error that ended it. Must not be called on a loop thread. */
+BELT_API belt_status belt_line_run(struct belt_engine *e, const struct belt_line_run_params *p,
+                                   struct belt_line_summary **out, struct belt_error *err);
+
+/* Counts of a summary. Strings borrowed from the summary. */
+struct belt_line_counts {
+    const char *run_id; /* "run_" + 20 hex */
+    const char *line;   /* line name */
+    int complete;       /* 1: every input record is in the output */
+    int64_t items;      /* items in the output (all invocations of the run) */
+    int64_t ok, reviews, dropped, errors, bad_input, escalations;
+    double cost_usd; /* total */
+    double seconds;  /* wall time of this invocation */
+};
+BELT_API void belt_line_summary_counts(const struct belt_line_summary *s,
+                                       struct belt_line_counts *out);
+/* The summary as JSON (docs/cli/run.md#summary): items, outcomes, cost per item, latency
+ * p50/p95/p99 per station, share answered per tier, escalations, review reasons, accuracy per
+ * gold spec. Owned by the caller (belt_free); NULL when out of memory. */
+BELT_API char *belt_line_summary_json(const struct belt_line_summary *s);
+/* The same as an aligned text report for a terminal. Owned by the caller. */
+BELT_API char *belt_line_summary_text(const struct belt_line_summary *s);
+BELT_API void belt_line_summary_free(struct belt_line_summary *s);
+
+/* Run one record (a JSON object, record_json[0..len)) through `line` on a private event loop
+ * and return its output line (the record with the stations' outputs and `_belt`, no newline)
+ * in *out_json (owned by the caller), and the outcome. An item parked for review is stored in
+ * the review queue when the engine has a store. Errors: BELT_ERR_NOTFOUND (no such line),
+ * BELT_ERR_INVALID (not a JSON object), BELT_ERR_NOMEM. Not on a loop thread. */
+BELT_API belt_status belt_line_process(struct belt_engine *e, const char *line,
+                                       const char *record_json, size_t len, char **out_json,
+                                       int *outcome, struct belt_error *err);
 
 /* ==== Governance: keys, guards, audit, review (src/guard) ================================= */
 
@@ -1041,19 +1358,18 @@ BELT_API belt_status belt_pii_scan(const struct belt_pii *pii, const char *text,
 #define BELT_PII_MAX_ENTITIES 32
 
 struct belt_pii_eval_report {
-    size_t n_cases;                          /* cases read */
-    size_t n_hits;                           /* count and spans right */
-    size_t n_count_ok;                       /* count right (spans may differ) */
-    size_t cases[BELT_PII_MAX_ENTITIES];     /* per entity: cases */
-    size_t hits[BELT_PII_MAX_ENTITIES];      /* per entity: hits */
-    size_t count_ok[BELT_PII_MAX_ENTITIES];  /* per entity: count right */
+    size_t n_cases;                         /* cases read */
+    size_t n_hits;                          /* count and spans right */
+    size_t n_count_ok;                      /* count right (spans may differ) */
+    size_t cases[BELT_PII_MAX_ENTITIES];    /* per entity: cases */
+    size_t hits[BELT_PII_MAX_ENTITIES];     /* per entity: hits */
+    size_t count_ok[BELT_PII_MAX_ENTITIES]; /* per entity: count right */
 };
 /* Called for every miss (for reports); `text` and `entity` borrowed for the call. */
 typedef void belt_pii_miss_fn(void *ud, int64_t lineno, const char *entity, const char *text,
                               size_t expected, size_t found);
 BELT_API belt_status belt_pii_evaluate(const char *path, struct belt_pii_eval_report *out,
-                                       belt_pii_miss_fn *on_miss, void *ud,
-                                       struct belt_error *err);
+                                       belt_pii_miss_fn *on_miss, void *ud, struct belt_error *err);
 
 /* Placeholder ↔ value table of one request (or one line item): the same value always gets the
  * same placeholder ([EMAIL_1], [PHONE_2], ...) across every text redacted with the same map.
@@ -1081,9 +1397,8 @@ BELT_API belt_status belt_pii_redact(const struct belt_pii *pii, struct belt_pii
                                      struct belt_error *err);
 /* Put the original values back for every placeholder of `map` found in text (an answer).
  * Unknown placeholders are left as they are. *out is owned by the caller. */
-BELT_API belt_status belt_pii_restore(const struct belt_pii_map *map, const char *text,
-                                      size_t len, char **out, size_t *out_len,
-                                      struct belt_error *err);
+BELT_API belt_status belt_pii_restore(const struct belt_pii_map *map, const char *text, size_t len,
+                                      char **out, size_t *out_len, struct belt_error *err);
 
 /* Streaming restore: feed answer chunks as they arrive; a placeholder split across chunks
  * ("[EMA" + "IL_1]") is held back until it is complete. `map` is borrowed and must outlive the
@@ -1091,8 +1406,7 @@ BELT_API belt_status belt_pii_restore(const struct belt_pii_map *map, const char
 struct belt_pii_restorer;
 
 BELT_API belt_status belt_pii_restorer_new(const struct belt_pii_map *map,
-                                           struct belt_pii_restorer **out,
-                                           struct belt_error *err);
+                                           struct belt_pii_restorer **out, struct belt_error *err);
 /* Restored text that is safe to emit now (possibly empty); *out is owned by the caller. */
 BELT_API belt_status belt_pii_restorer_push(struct belt_pii_restorer *r, const char *chunk,
                                             size_t len, char **out, size_t *out_len,
@@ -1106,10 +1420,7 @@ BELT_API void belt_pii_restorer_free(struct belt_pii_restorer *r);
 
 /* Where a text comes from. Third-party text (retrieved passages, tool outputs, e-mails) is
  * judged more strictly: any instruction hidden in data is suspicious there. */
-enum belt_guard_source {
-    BELT_GUARD_SOURCE_USER = 0,
-    BELT_GUARD_SOURCE_THIRD_PARTY = 1
-};
+enum belt_guard_source { BELT_GUARD_SOURCE_USER = 0, BELT_GUARD_SOURCE_THIRD_PARTY = 1 };
 
 /* What the caller should do. Append-only. */
 enum belt_guard_action {
@@ -1135,17 +1446,23 @@ struct belt_guard_verdict {
     double threshold;              /* the threshold that applied */
     char reason[192];              /* strongest evidence ("rule override.ignore_previous
                                       (base64)"), safe to show the caller; "" when none */
+    double block_threshold;        /* score from which the configured action applies; between
+                                      threshold and this, a detection is only flagged */
 };
 
 struct belt_guard_params {
     const char *model_user;        /* classifier for user input (belt_classifier file); NULL:
                                       rules only */
     const char *model_third_party; /* classifier for third-party text; NULL: rules only */
-    int use_rules;                /* 1: run the rule table (default 1) */
-    double threshold_user;        /* score at which user text is an injection; < 0: default */
-    double threshold_third_party; /* same for third-party text (lower = stricter); < 0: default */
+    int use_rules;                 /* 1: run the rule table (default 1) */
+    double threshold_user;         /* score at which user text is an injection; < 0: default */
+    double threshold_third_party;  /* same for third-party text (lower = stricter); < 0: default */
     enum belt_guard_action action_user;        /* default BLOCK */
     enum belt_guard_action action_third_party; /* default BLOCK */
+    double block_threshold_user;               /* action_user (block / escalate) applies from this
+                                                  score; detections below it are FLAGged (the grey
+                                                  zone); <= threshold: always; < 0: default */
+    double block_threshold_third_party;        /* same for third-party text; < 0: default */
     struct belt_pii_params pii;                /* PII detectors (belt_pii_default_params()) */
     enum belt_guard_action pii_action; /* for untrusted models: REDACT (default), BLOCK, FLAG,
                                           NONE */
@@ -1168,8 +1485,8 @@ BELT_API void belt_guard_free(struct belt_guard *g);
 /* Judge text[0..len) (any size; UTF-8 expected, other bytes are tolerated). Fills *out.
  * Thread-safe. */
 BELT_API belt_status belt_guard_check(const struct belt_guard *g, enum belt_guard_source src,
-                                      const char *text, size_t len,
-                                      struct belt_guard_verdict *out, struct belt_error *err);
+                                      const char *text, size_t len, struct belt_guard_verdict *out,
+                                      struct belt_error *err);
 /* The guard's PII detectors (borrowed, lives as long as g). */
 BELT_API const struct belt_pii *belt_guard_pii(const struct belt_guard *g);
 /* What to do with PII in text bound for a model: NONE for trusted models, else the configured
@@ -1197,11 +1514,11 @@ struct belt_guard_counts {
 };
 
 struct belt_guard_cv_params {
-    size_t folds;                 /* outer folds (default 5) */
-    size_t inner_folds;           /* folds inside each training part for the tuned threshold (3) */
-    uint64_t seed;                /* fold assignment (default 1) */
+    size_t folds;                  /* outer folds (default 5) */
+    size_t inner_folds;            /* folds inside each training part for the tuned threshold (3) */
+    uint64_t seed;                 /* fold assignment (default 1) */
     enum belt_guard_source source; /* weights and default threshold of this source */
-    double max_fpr;               /* the tuned threshold keeps FPR at or below this (0.05) */
+    double max_fpr;                /* the tuned threshold keeps FPR at or below this (0.05) */
     struct belt_classifier_params cls; /* trainer settings */
     /* Called once per example with its out-of-fold scores (may be NULL). */
     void (*on_score)(void *ud, size_t i, double rule, double model, double combined);
@@ -1211,11 +1528,11 @@ struct belt_guard_cv_params {
 /* Out-of-fold results for rules alone, the classifier alone and both combined, at the guard's
  * default threshold and at a threshold tuned inside each training part (nested CV). */
 struct belt_guard_cv_report {
-    size_t n, n_pos;                     /* examples evaluated / positives */
-    struct belt_guard_counts rules, model, combined;                   /* default threshold */
+    size_t n, n_pos;                                 /* examples evaluated / positives */
+    struct belt_guard_counts rules, model, combined; /* default threshold */
     struct belt_guard_counts rules_tuned, model_tuned, combined_tuned; /* nested threshold */
     double auc_rules, auc_model, auc_combined; /* ROC AUC of the pooled scores */
-    struct belt_guard_counts sweep[9]; /* combined score at thresholds 0.1, 0.2, ... 0.9 */
+    struct belt_guard_counts sweep[9];         /* combined score at thresholds 0.1, 0.2, ... 0.9 */
 };
 
 BELT_API struct belt_guard_cv_params belt_guard_cv_default_params(void);
@@ -1250,10 +1567,10 @@ struct belt_audit_event {
 struct belt_audit;
 
 struct belt_audit_params {
-    struct belt_store *store;    /* borrowed; must outlive the writer; same thread only */
-    const unsigned char *key;    /* checkpoint MAC key, copied (>= 16 bytes); required */
-    size_t key_len;              /* its length */
-    uint32_t checkpoint_every;   /* rows between checkpoints (default 1000; >= 1) */
+    struct belt_store *store;  /* borrowed; must outlive the writer; same thread only */
+    const unsigned char *key;  /* checkpoint MAC key, copied (>= 16 bytes); required */
+    size_t key_len;            /* its length */
+    uint32_t checkpoint_every; /* rows between checkpoints (default 1000; >= 1) */
 };
 
 BELT_API struct belt_audit_params belt_audit_default_params(void);
@@ -1261,9 +1578,8 @@ BELT_API belt_status belt_audit_open(const struct belt_audit_params *p, struct b
                                      struct belt_error *err);
 /* Open with the key and settings of the `guard.audit` section (the key file is created when
  * missing). */
-BELT_API belt_status belt_audit_open_config(const struct belt_config *cfg,
-                                            struct belt_store *st, struct belt_audit **out,
-                                            struct belt_error *err);
+BELT_API belt_status belt_audit_open_config(const struct belt_config *cfg, struct belt_store *st,
+                                            struct belt_audit **out, struct belt_error *err);
 /* Append one event in its own transaction (or in the caller's open transaction); *seq_out (may
  * be NULL) receives its sequence number. data_json must be a JSON object. */
 BELT_API belt_status belt_audit_append(struct belt_audit *a, const struct belt_audit_event *ev,
@@ -1290,15 +1606,15 @@ enum belt_audit_problem {
 };
 
 struct belt_audit_report {
-    int64_t n_rows;               /* rows read */
-    int64_t last_seq;             /* highest sequence number */
-    int64_t n_checkpoints;        /* checkpoints read */
-    int64_t last_checkpoint_seq;  /* highest checkpointed row (0: none) */
-    int key_checked;              /* 1: MACs verified with the key; 0: no key given */
+    int64_t n_rows;                  /* rows read */
+    int64_t last_seq;                /* highest sequence number */
+    int64_t n_checkpoints;           /* checkpoints read */
+    int64_t last_checkpoint_seq;     /* highest checkpointed row (0: none) */
+    int key_checked;                 /* 1: MACs verified with the key; 0: no key given */
     enum belt_audit_problem problem; /* first problem, BELT_AUDIT_OK when none */
-    int64_t bad_seq;              /* the first bad row (or checkpoint) */
-    int64_t n_problems;           /* how many rows/checkpoints are bad in all */
-    char detail[256];             /* "row 42: content does not match its hash (edited)" */
+    int64_t bad_seq;                 /* the first bad row (or checkpoint) */
+    int64_t n_problems;              /* how many rows/checkpoints are bad in all */
+    char detail[256];                /* "row 42: content does not match its hash (edited)" */
 };
 
 /* Check the whole log: hashes, chain, sequence, checkpoints and head (MACs need the key; pass
@@ -1331,19 +1647,19 @@ BELT_API belt_status belt_audit_list(struct belt_store *st, int64_t from_seq, in
 
 /* A key's rules. Strings and lists borrowed. */
 struct belt_key_spec {
-    const char *name;                /* unique, 1..63 bytes of [A-Za-z0-9._-] */
-    const char *const *models;       /* allowed models; n_models 0 = any */
+    const char *name;          /* unique, 1..63 bytes of [A-Za-z0-9._-] */
+    const char *const *models; /* allowed models; n_models 0 = any */
     size_t n_models;
-    const char *const *routes;       /* allowed routes; 0 = any */
+    const char *const *routes; /* allowed routes; 0 = any */
     size_t n_routes;
-    const char *const *lines;        /* allowed lines; 0 = any */
+    const char *const *lines; /* allowed lines; 0 = any */
     size_t n_lines;
-    double budget_day_usd;           /* < 0: no daily budget (UTC days) */
-    double budget_month_usd;         /* < 0: no monthly budget (UTC months) */
-    int64_t rpm;                     /* requests per minute; 0: unlimited */
-    int64_t tpm;                     /* tokens per minute; 0: unlimited */
-    int64_t burst;                   /* request bucket size; 0: rpm */
-    int64_t expires_ms;              /* Unix ms after which the key is refused; 0: never */
+    double budget_day_usd;   /* < 0: no daily budget (UTC days) */
+    double budget_month_usd; /* < 0: no monthly budget (UTC months) */
+    int64_t rpm;             /* requests per minute; 0: unlimited */
+    int64_t tpm;             /* tokens per minute; 0: unlimited */
+    int64_t burst;           /* request bucket size; 0: rpm */
+    int64_t expires_ms;      /* Unix ms after which the key is refused; 0: never */
 };
 
 #define BELT_KEY_TEXT_MAX 64 /* room for a key's text + NUL */
@@ -1364,18 +1680,18 @@ BELT_API belt_status belt_key_revoke(struct belt_store *st, struct belt_audit *a
 
 /* A stored key (never its secret). Strings borrowed for the callback. */
 struct belt_key_info {
-    const char *id;           /* public id */
-    const char *name;         /* unique name */
-    const char *prefix;       /* first characters of the key, to recognise it */
-    int64_t created_ms;       /* Unix ms */
-    int64_t revoked_ms;       /* 0: active */
-    int64_t expires_ms;       /* 0: never */
-    const char *allow_json;   /* {"models":[...],"routes":[...],"lines":[...]} (empty = any) */
-    double budget_day_usd;    /* < 0: none */
-    double budget_month_usd;  /* < 0: none */
-    int64_t rpm, tpm, burst;  /* 0: unlimited */
-    double spent_day_usd;     /* spend recorded for the current UTC day */
-    double spent_month_usd;   /* and month */
+    const char *id;          /* public id */
+    const char *name;        /* unique name */
+    const char *prefix;      /* first characters of the key, to recognise it */
+    int64_t created_ms;      /* Unix ms */
+    int64_t revoked_ms;      /* 0: active */
+    int64_t expires_ms;      /* 0: never */
+    const char *allow_json;  /* {"models":[...],"routes":[...],"lines":[...]} (empty = any) */
+    double budget_day_usd;   /* < 0: none */
+    double budget_month_usd; /* < 0: none */
+    int64_t rpm, tpm, burst; /* 0: unlimited */
+    double spent_day_usd;    /* spend recorded for the current UTC day */
+    double spent_month_usd;  /* and month */
 };
 typedef int belt_key_info_fn(void *ud, const struct belt_key_info *k);
 /* Every key, oldest first. */
@@ -1410,25 +1726,25 @@ BELT_API void belt_keys_free(struct belt_keys *k);
 
 /* What a request asks for. Strings borrowed. */
 struct belt_auth_request {
-    const char *key;      /* presented key (the Bearer token); NULL or "" = none */
-    const char *model;    /* requested model, or NULL */
-    const char *route;    /* requested route, or NULL */
-    const char *line;     /* requested line, or NULL */
-    int64_t est_tokens;   /* tokens to reserve against tokens/min (input + max output) */
-    double est_cost_usd;  /* upper bound of the call's cost, reserved against budgets */
+    const char *key;     /* presented key (the Bearer token); NULL or "" = none */
+    const char *model;   /* requested model, or NULL */
+    const char *route;   /* requested route, or NULL */
+    const char *line;    /* requested line, or NULL */
+    int64_t est_tokens;  /* tokens to reserve against tokens/min (input + max output) */
+    double est_cost_usd; /* upper bound of the call's cost, reserved against budgets */
 };
 
 /* The decision. On success it is the reservation to settle exactly once. */
 struct belt_auth_grant {
-    int http_status;          /* 200, 401, 403 or 429 */
-    int64_t retry_after_s;    /* 429: seconds until a retry can succeed */
+    int http_status;              /* 200, 401, 403 or 429 */
+    int64_t retry_after_s;        /* 429: seconds until a retry can succeed */
     char key_id[BELT_KEY_ID_MAX]; /* the key's id ("" when unknown) */
-    char key_name[64];        /* the key's name ("" when unknown) */
-    double remaining_day_usd;   /* budget left after the reservation (< 0: no budget) */
-    double remaining_month_usd; /* same for the month */
-    int64_t reserved_tokens;  /* private: what settle gives back */
-    double reserved_usd;      /* private */
-    int64_t slot;             /* private */
+    char key_name[64];            /* the key's name ("" when unknown) */
+    double remaining_day_usd;     /* budget left after the reservation (< 0: no budget) */
+    double remaining_month_usd;   /* same for the month */
+    int64_t reserved_tokens;      /* private: what settle gives back */
+    double reserved_usd;          /* private */
+    int64_t slot;                 /* private */
 };
 
 /* Decide: BELT_OK (200, reservation made), BELT_ERR_AUTH (401: missing, unknown, revoked or
@@ -1486,10 +1802,10 @@ struct belt_review_record {
     const char *payload_json;
     const char *answer_json;
     const char *line, *run_id, *item_id, *station, *route;
-    const char *decided_by;         /* who decided */
-    int64_t decided_ms;             /* when (0: pending) */
-    const char *decision_json;      /* {"answer":...,"note":...} */
-    int64_t resumed_ms;             /* when its line continued it (0: not yet) */
+    const char *decided_by;    /* who decided */
+    int64_t decided_ms;        /* when (0: pending) */
+    const char *decision_json; /* {"answer":...,"note":...} */
+    int64_t resumed_ms;        /* when its line continued it (0: not yet) */
 };
 typedef int belt_review_fn(void *ud, const struct belt_review_record *r);
 

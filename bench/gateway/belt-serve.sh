@@ -21,5 +21,8 @@ server:
   threads: $threads
   trace: ${BELT_TRACE:-true}
   reuseport: ${BELT_REUSEPORT:-true}
+guard:
+  keys: { required: false }         # peers run without API keys; guards keep their defaults
+${BELT_GUARD_EXTRA:-}
 YAML
 exec "$bin" -c "$dir/belt.yaml" serve

@@ -3,7 +3,8 @@
 # `belt serve` (bench/gateway/belt-serve.sh), drive it with wrk, and divide the CPU time belt
 # used (utime + stime of the process, all threads, from /proc) by the requests served.
 #   usage: bench/gateway/cpu.sh [CONNS] [SECONDS] [REPS] [extra belt serve args...]
-#   env:   BELT_BUILD (default ./build), THREADS (belt loops, default 2)
+#   env:   BELT_BUILD (default ./build), THREADS (belt loops, default 2),
+#          GUARDS=off (no injection guard, no PII redaction; default: the guards' defaults)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -19,6 +20,10 @@ trap cleanup EXIT
 for _ in $(seq 50); do grep -q PORT "$tmp/fake.out" && break; sleep 0.1; done
 export FAKE_URL="http://127.0.0.1:$(awk '/PORT/{print $2}' "$tmp/fake.out")/v1"
 port=$((20000 + RANDOM % 20000))
+if [ "${GUARDS:-default}" = off ]; then
+  export BELT_GUARD_EXTRA='  pii: { action: none }
+  injection: { rules: false, user: { action: none, model: none }, third_party: { action: none, model: none } }'
+fi
 BELT_BIN="$build/belt" BELT_BENCH_DIR="$tmp/belt" "$here/belt-serve.sh" "$port" "${THREADS:-2}" \
     > "$tmp/belt.out" 2>&1 & bpid=$!; pids+=($bpid)
 for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done
@@ -33,7 +38,9 @@ for r in $(seq "$reps"); do
   out=$(wrk -t$t -c"$conns" -d"${secs}s" -s "$lua" "$url" | grep RESULT)
   c1=$(cpu)
   n=$(echo "$out" | sed 's/.*requests=\([0-9]*\).*/\1/')
-  awk -v n="$n" -v c="$((c1 - c0))" -v hz="$ticks" -v r="$r" -v s="$secs" \
-    'BEGIN{printf "rep %d: %d requests (%.0f/s), belt CPU %.2f s, %.1f us CPU/request\n", r, n, n/s, c/hz, c/hz*1e6/n}'
+  p50=$(echo "$out" | sed 's/.*p50_us=\([0-9]*\).*/\1/')
+  bad=$(echo "$out" | sed 's/.*err_status=\([0-9]*\).*/\1/')
+  awk -v n="$n" -v c="$((c1 - c0))" -v hz="$ticks" -v r="$r" -v s="$secs" -v p="$p50" -v b="$bad" \
+    'BEGIN{printf "rep %d: %d requests (%.0f/s), p50 %d us, non-2xx %d, belt CPU %.2f s, %.1f us CPU/request\n", r, n, n/s, p, b, c/hz, c/hz*1e6/n}'
 done
 grep -E 'VmHWM' "/proc/$bpid/status"

@@ -24,6 +24,7 @@ models:
   stream: { provider: openai, base_url: "$fake", model: "fake+chunks=$chunks+stream_ms=$ms",
             timeout: 30s, price: { input: 0.15, output: 0.60 } }
 server: { listen: "127.0.0.1:0", threads: ${THREADS:-2}, max_inflight: 100000 }
+guard: { keys: { required: false } }
 YAML
 "$build/belt" -c "$tmp/belt.yaml" serve > "$tmp/belt.out" 2> "$tmp/belt.err" & bpid=$!; pids+=($bpid)
 for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done

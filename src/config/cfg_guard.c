@@ -27,6 +27,8 @@ static belt_status read_model(struct belt_cfg_reader *rd, struct fy_node *node, 
 static const struct belt_cfg_field source_fields[] = {
     {"threshold", BELT_CFG_DOUBLE, offsetof(struct belt_cfg_guard_source, threshold), 0, 0, 1, NULL,
      NULL},
+    {"block_threshold", BELT_CFG_DOUBLE, offsetof(struct belt_cfg_guard_source, block_threshold), 0,
+     0, 1, NULL, NULL},
     {"action", BELT_CFG_ENUM, offsetof(struct belt_cfg_guard_source, action), 0, 0, 0,
      belt__cfg_guard_inj_actions, NULL},
     {"model", BELT_CFG_CUSTOM, 0, 0, 0, 0, NULL, read_model},
@@ -175,6 +177,8 @@ static void set_defaults(struct belt_cfg_guard *g)
     g->injection.rules = 1;
     g->injection.max_check_len = 1 << 20;
     g->injection.user.threshold = -1;
+    g->injection.user.block_threshold = -1;
+    g->injection.third_party.block_threshold = -1;
     g->injection.user.action = 0; /* block */
     g->injection.third_party.threshold = -1;
     g->injection.third_party.action = 0; /* block */
@@ -244,6 +248,8 @@ void belt__cfg_guard_view(const struct belt_cfg_guard *in, const char *config_di
     v->max_check_len = g->injection.max_check_len;
     v->threshold_user = g->injection.user.threshold;
     v->threshold_third_party = g->injection.third_party.threshold;
+    v->block_threshold_user = g->injection.user.block_threshold;
+    v->block_threshold_third_party = g->injection.third_party.block_threshold;
     v->action_user = inj_act[g->injection.user.action];
     v->action_third_party = inj_act[g->injection.third_party.action];
     join(v->audit_key_file, sizeof(v->audit_key_file),

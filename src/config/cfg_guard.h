@@ -16,10 +16,11 @@ extern const char *const belt__cfg_guard_pii_actions[]; /* redact, block, flag, 
 extern const char *const belt__cfg_guard_inj_actions[]; /* block, flag, escalate, none */
 
 struct belt_cfg_guard_source {
-    double threshold;   /* score at which text is an injection; < 0: the default */
-    int action;         /* index into belt__cfg_guard_inj_actions */
-    char *model;        /* classifier file (resolved); NULL: the default file */
-    int model_explicit; /* 1 if the file named it ("none" leaves model NULL) */
+    double threshold;       /* score at which text is an injection; < 0: the default */
+    double block_threshold; /* score from which `action` applies (below: flag); < 0: default */
+    int action;             /* index into belt__cfg_guard_inj_actions */
+    char *model;            /* classifier file (resolved); NULL: the default file */
+    int model_explicit;     /* 1 if the file named it ("none" leaves model NULL) */
 };
 
 struct belt_cfg_guard_pii {
@@ -71,6 +72,8 @@ struct belt_cfg_guard_view {
     int64_t max_check_len;                     /* window for long texts */
     double threshold_user;                     /* < 0: default */
     double threshold_third_party;              /* < 0: default */
+    double block_threshold_user;               /* < 0: default */
+    double block_threshold_third_party;        /* < 0: default */
     enum belt_guard_action action_user;        /* when detected in user text */
     enum belt_guard_action action_third_party; /* when detected in third-party text */
     char audit_key_file[4096];                 /* checkpoint MAC key file */

@@ -6,25 +6,26 @@
 #include "belt_config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/cfg_models.h"
 #include "util/error.h"
 
-const char *const belt__provider_names[] = {"local", "openai", "anthropic", "replay", "human",
-                                            NULL};
+const char *const belt__provider_names[] = {"local",  "openai", "anthropic",
+                                            "replay", "human",  NULL};
 
 #define M(f) offsetof(struct belt_cfg_model, f)
 
 static belt_status read_price(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
                               const struct belt_cfg_field *f, void *target);
-static belt_status read_headers(struct belt_cfg_reader *rd, struct fy_node *node,
-                                const char *where, const struct belt_cfg_field *f, void *target);
+static belt_status read_headers(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                                const struct belt_cfg_field *f, void *target);
 static belt_status read_deployments(struct belt_cfg_reader *rd, struct fy_node *node,
                                     const char *where, const struct belt_cfg_field *f,
                                     void *target);
-static belt_status read_breaker(struct belt_cfg_reader *rd, struct fy_node *node,
-                                const char *where, const struct belt_cfg_field *f, void *target);
+static belt_status read_breaker(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                                const struct belt_cfg_field *f, void *target);
 
 static const struct belt_cfg_field common_fields[] = {
     {"provider", BELT_CFG_ENUM, M(provider), 1, 0, 0, belt__provider_names, NULL},
@@ -36,6 +37,13 @@ static const struct belt_cfg_field local_fields[] = {
     {"path", BELT_CFG_PATH, M(path), 1, 0, 0, NULL, NULL},
     {"threshold", BELT_CFG_DOUBLE, M(threshold), 0, 0, 1, NULL, NULL},
     {"top_k", BELT_CFG_INT, M(top_k), 0, 1, 100, NULL, NULL},
+};
+
+/* provider: replay — answers from recorded outcomes (model/replay.h). Without a path the model
+ * only serves offline evaluation, which names the file itself (belt eval --replay). */
+static const struct belt_cfg_field replay_fields[] = {
+    {"path", BELT_CFG_PATH, M(path), 0, 0, 0, NULL, NULL},
+    {"model", BELT_CFG_STR, M(model), 0, 0, 0, NULL, NULL},
 };
 
 /* Keys shared by the remote providers (openai, anthropic). */
@@ -51,9 +59,51 @@ static const struct belt_cfg_field local_fields[] = {
         {"backoff_max", BELT_CFG_DURATION, M(backoff_max_ms), 0, 0, 3600000, NULL, NULL},          \
         {"fallbacks", BELT_CFG_STRLIST, M(fallbacks), 0, 0, 0, NULL, NULL},                        \
         {"deployments", BELT_CFG_CUSTOM, M(deployments), 0, 0, 0, NULL, read_deployments},         \
-        {"breaker", BELT_CFG_CUSTOM, M(breaker), 0, 0, 0, NULL, read_breaker}
+    {                                                                                              \
+        "breaker", BELT_CFG_CUSTOM, M(breaker), 0, 0, 0, NULL, read_breaker                        \
+    }
 
-static const struct belt_cfg_field openai_fields[] = {REMOTE_FIELDS};
+/* base_url_env / model_env: environment variables that, when set and not empty, replace
+ * base_url / model (applied after the mapping is read, whatever the key order), so one config
+ * runs against OpenAI, a compatible server or a local Ollama. */
+static belt_status read_env_name(struct belt_cfg_reader *rd, struct fy_node *node,
+                                 const char *where, const struct belt_cfg_field *f, void *target)
+{
+    (void)f;
+    (void)target;
+    char *s = fy_node_is_scalar(node) ? belt__cfg_scalar_dup(node) : NULL;
+    int ok = s && *s;
+    for (const char *c = s; ok && *c; c++)
+        ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || *c == '_' ||
+             (c != s && *c >= '0' && *c <= '9');
+    belt_free(s);
+    if (!ok)
+        return belt__cfg_error(rd, belt__cfg_node_mark(node, (struct belt_cfg_mark){0, 0}), where,
+                               "expected an environment variable name");
+    return BELT_OK;
+}
+
+static belt_status apply_env(struct belt_cfg_reader *rd, struct fy_node *map, const char *key,
+                             char **dst)
+{
+    char *name = belt__cfg_scalar_dup(fy_node_mapping_lookup_by_string(map, key, (size_t)-1));
+    const char *v = name ? getenv(name) : NULL;
+    belt_free(name);
+    if (!v || !*v)
+        return BELT_OK;
+    char *copy = belt_strdup(v);
+    if (!copy)
+        return belt__error_set(rd->err, BELT_ERR_NOMEM, 0, "out of memory");
+    belt_free(*dst);
+    *dst = copy;
+    return BELT_OK;
+}
+
+static const struct belt_cfg_field openai_fields[] = {
+    REMOTE_FIELDS,
+    {"base_url_env", BELT_CFG_CUSTOM, 0, 0, 0, 0, NULL, read_env_name},
+    {"model_env", BELT_CFG_CUSTOM, 0, 0, 0, 0, NULL, read_env_name},
+};
 
 static const struct belt_cfg_field anthropic_fields[] = {
     REMOTE_FIELDS,
@@ -78,8 +128,7 @@ static const struct belt_cfg_field breaker_fields[] = {
 };
 
 static const struct belt_cfg_field price_fields[] = {
-    {"input", BELT_CFG_DOUBLE, offsetof(struct belt_cfg_price, input_per_m), 0, 0, 1e6, NULL,
-     NULL},
+    {"input", BELT_CFG_DOUBLE, offsetof(struct belt_cfg_price, input_per_m), 0, 0, 1e6, NULL, NULL},
     {"output", BELT_CFG_DOUBLE, offsetof(struct belt_cfg_price, output_per_m), 0, 0, 1e6, NULL,
      NULL},
 };
@@ -94,8 +143,8 @@ static belt_status read_price(struct belt_cfg_reader *rd, struct fy_node *node, 
 
 /* `headers:` — a mapping of header names to string values. Names must be tokens; values may
  * not contain line breaks (header injection). */
-static belt_status read_headers(struct belt_cfg_reader *rd, struct fy_node *node,
-                                const char *where, const struct belt_cfg_field *f, void *target)
+static belt_status read_headers(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                                const struct belt_cfg_field *f, void *target)
 {
     struct belt_cfg_mark none = {0, 0};
     struct belt_cfg_mark m = belt__cfg_node_mark(node, none);
@@ -112,11 +161,11 @@ static belt_status read_headers(struct belt_cfg_reader *rd, struct fy_node *node
     {
         int bad_name = !*k || strpbrk(k, " \t\r\n:()<>@,;\\\"/[]?={}") != NULL;
         if (bad_name || !json_is_string(v) || strpbrk(json_string_value(v), "\r\n")) {
-            belt_status st2 = belt__cfg_error(rd, m, where,
-                                              bad_name
-                                                  ? "'%s' is not a valid header name"
-                                                  : "the value of '%s' must be a one-line string",
-                                              k);
+            belt_status st2 =
+                belt__cfg_error(rd, m, where,
+                                bad_name ? "'%s' is not a valid header name"
+                                         : "the value of '%s' must be a one-line string",
+                                k);
             json_decref(obj); /* after the message: k points into obj */
             return st2;
         }
@@ -126,8 +175,8 @@ static belt_status read_headers(struct belt_cfg_reader *rd, struct fy_node *node
     return BELT_OK;
 }
 
-static belt_status read_breaker(struct belt_cfg_reader *rd, struct fy_node *node,
-                                const char *where, const struct belt_cfg_field *f, void *target)
+static belt_status read_breaker(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                                const struct belt_cfg_field *f, void *target)
 {
     struct belt_cfg_mark none = {0, 0};
     return belt__cfg_read_map(rd, node, belt__cfg_node_mark(node, none), where, breaker_fields,
@@ -147,8 +196,7 @@ static void deployments_free(struct belt_cfg_model *m)
 
 /* `deployments:` — a non-empty list of mappings; weights default to 1 and may not all be 0. */
 static belt_status read_deployments(struct belt_cfg_reader *rd, struct fy_node *node,
-                                    const char *where, const struct belt_cfg_field *f,
-                                    void *target)
+                                    const char *where, const struct belt_cfg_field *f, void *target)
 {
     struct belt_cfg_model *m = (struct belt_cfg_model *)target;
     struct belt_cfg_mark none = {0, 0};
@@ -203,6 +251,8 @@ static struct provider_table provider_table(int provider)
         return (struct provider_table){openai_fields, BELT_ARRAY_LEN(openai_fields)};
     case BELT_PROVIDER_ANTHROPIC:
         return (struct provider_table){anthropic_fields, BELT_ARRAY_LEN(anthropic_fields)};
+    case BELT_PROVIDER_REPLAY:
+        return (struct provider_table){replay_fields, BELT_ARRAY_LEN(replay_fields)};
     default:
         return (struct provider_table){NULL, 0};
     }
@@ -269,7 +319,12 @@ static belt_status parse_one(struct belt_cfg_reader *rd, struct fy_node_pair *pa
     remote_defaults(m);
     struct belt_cfg_field fields[32];
     size_t n = build_fields(m->provider, fields);
-    return belt__cfg_read_map(rd, v, km, where, fields, n, m);
+    st = belt__cfg_read_map(rd, v, km, where, fields, n, m);
+    if (st == BELT_OK && m->provider == BELT_PROVIDER_OPENAI)
+        st = apply_env(rd, v, "base_url_env", &m->base_url);
+    if (st == BELT_OK && m->provider == BELT_PROVIDER_OPENAI)
+        st = apply_env(rd, v, "model_env", &m->model);
+    return st;
 }
 
 belt_status belt__cfg_models_parse(struct belt_cfg_reader *rd, struct fy_node *node,

@@ -48,28 +48,28 @@ struct belt_cfg_breaker {
 };
 
 struct belt_cfg_model {
-    char *name;                /* the key under models: */
-    int provider;              /* enum belt_provider_kind */
-    struct belt_cfg_mark mark; /* position of the name */
+    char *name;                  /* the key under models: */
+    int provider;                /* enum belt_provider_kind */
+    struct belt_cfg_mark mark;   /* position of the name */
     struct belt_cfg_price price; /* 0 for local models */
-    int trusted;               /* may raw PII be sent to it (default: 1 local, 0 otherwise) */
-    /* provider: local */
+    int trusted;                 /* may raw PII be sent to it (default: 1 local, 0 otherwise) */
+    /* provider: local (and replay: path = the outcomes file, model = the recorded name) */
     char *path;       /* model file (resolved) */
     double threshold; /* abstain below this confidence; 0 = never */
     int64_t top_k;    /* labels reported with each answer */
     /* providers: openai, anthropic (remote) */
-    char *base_url;                    /* endpoint base URL (provider default when absent) */
-    char *model;                       /* model id sent upstream (default: the name) */
-    char *api_key_env;                 /* environment variable holding the API key, or NULL */
-    json_t *headers;                   /* extra request headers (JSON object of strings) */
-    char *api_version;                 /* anthropic-version header (default 2023-06-01) */
-    int64_t max_tokens;                /* anthropic: max_tokens when a request has none */
-    int64_t timeout_ms;                /* deadline of one attempt (default 60s) */
-    int64_t connect_timeout_ms;        /* TCP/TLS connect deadline (default 10s) */
-    int64_t retries;                   /* extra attempts on retryable errors (default 2) */
-    int64_t backoff_ms;                /* first retry delay before jitter (default 250ms) */
-    int64_t backoff_max_ms;            /* cap of the retry delay (default 10s) */
-    struct belt_cfg_strlist fallbacks; /* models tried in order when this one fails */
+    char *base_url;                          /* endpoint base URL (provider default when absent) */
+    char *model;                             /* model id sent upstream (default: the name) */
+    char *api_key_env;                       /* environment variable holding the API key, or NULL */
+    json_t *headers;                         /* extra request headers (JSON object of strings) */
+    char *api_version;                       /* anthropic-version header (default 2023-06-01) */
+    int64_t max_tokens;                      /* anthropic: max_tokens when a request has none */
+    int64_t timeout_ms;                      /* deadline of one attempt (default 60s) */
+    int64_t connect_timeout_ms;              /* TCP/TLS connect deadline (default 10s) */
+    int64_t retries;                         /* extra attempts on retryable errors (default 2) */
+    int64_t backoff_ms;                      /* first retry delay before jitter (default 250ms) */
+    int64_t backoff_max_ms;                  /* cap of the retry delay (default 10s) */
+    struct belt_cfg_strlist fallbacks;       /* models tried in order when this one fails */
     struct belt_cfg_deployment *deployments; /* owned array (NULL: derived from the above) */
     size_t n_deployments;                    /* count */
     struct belt_cfg_breaker breaker;         /* breaker: */

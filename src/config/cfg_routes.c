@@ -238,17 +238,19 @@ static belt_status acc_agree(struct belt_cfg_reader *rd, struct fy_node *node, c
 struct verifier_tmp {
     char *model;  /* owned */
     double score; /* threshold */
+    char *prompt; /* owned; NULL: the built-in prompt */
 };
 
 static const struct belt_cfg_field verifier_fields[] = {
     {"model", BELT_CFG_STR, offsetof(struct verifier_tmp, model), 1, 0, 0, NULL, NULL},
     {"score", BELT_CFG_DOUBLE, offsetof(struct verifier_tmp, score), 1, 0, 1, NULL, NULL},
+    {"prompt", BELT_CFG_STR, offsetof(struct verifier_tmp, prompt), 0, 0, 0, NULL, NULL},
 };
 
 static belt_status acc_verifier(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
                                 struct belt__accept *c)
 {
-    struct verifier_tmp t = {NULL, 0};
+    struct verifier_tmp t = {NULL, 0, NULL};
     struct belt_cfg_mark m = belt__cfg_node_mark(node, no_mark);
     if (!node || !fy_node_is_mapping(node))
         return belt__cfg_error(rd, m, where, "expected { model: NAME, score: 0.7 }");
@@ -256,6 +258,9 @@ static belt_status acc_verifier(struct belt_cfg_reader *rd, struct fy_node *node
                                         BELT_ARRAY_LEN(verifier_fields), &t);
     c->kind = BELT__ACCEPT_VERIFIER;
     c->model_name = t.model;
+    c->prompt = t.prompt;
+    if (st == BELT_OK && t.prompt && !strstr(t.prompt, "{answer}"))
+        st = belt__cfg_error(rd, m, where, "prompt: must contain {answer} (and usually {task})");
     c->threshold = t.score;
     c->swept = 1;
     return st;
@@ -843,6 +848,34 @@ static belt_status route_budget(struct belt_cfg_reader *rd, struct fy_node *node
                               BELT_ARRAY_LEN(budget_fields), r);
 }
 
+/* guard: { user, third_party, pii, canary } — each an action name. */
+static const struct belt_cfg_field guard_fields[] = {
+    {"user", BELT_CFG_ENUM, offsetof(struct belt_cfg_route_guard, user), 0, 0, 0,
+     (const char *const[]){"none", "flag", "block", "escalate", NULL}, NULL},
+    {"third_party", BELT_CFG_ENUM, offsetof(struct belt_cfg_route_guard, third_party), 0, 0, 0,
+     (const char *const[]){"none", "flag", "block", "escalate", NULL}, NULL},
+    {"pii", BELT_CFG_ENUM, offsetof(struct belt_cfg_route_guard, pii), 0, 0, 0,
+     (const char *const[]){"none", "flag", "block", "escalate", "redact", NULL}, NULL},
+    {"canary", BELT_CFG_ENUM, offsetof(struct belt_cfg_route_guard, canary), 0, 0, 0,
+     (const char *const[]){"none", "flag", "block", NULL}, NULL},
+};
+
+static belt_status route_guard(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                               const struct belt_cfg_field *f, void *target)
+{
+    (void)f;
+    struct belt_cfg_route *r = target;
+    struct belt_cfg_route_guard *g = &r->guard;
+    g->set = 1;
+    g->user = g->third_party = g->pii = g->canary = -1;
+    belt_status st = belt__cfg_read_map(rd, node, belt__cfg_node_mark(node, r->mark), where,
+                                        guard_fields, BELT_ARRAY_LEN(guard_fields), g);
+    struct belt_cfg_mark m = belt__cfg_node_mark(node, r->mark);
+    if (st == BELT_OK && g->pii == 3) /* the names index enum belt_guard_action */
+        st = belt__cfg_error(rd, m, where, "pii: expected redact, block, flag or none");
+    return st;
+}
+
 static const struct belt_cfg_field route_fields[] = {
     {"fixed", BELT_CFG_CUSTOM, 0, 0, 0, 0, NULL, pol_fixed},
     {"fallback", BELT_CFG_CUSTOM, 0, 0, 0, 0, NULL, pol_fallback},
@@ -852,6 +885,7 @@ static const struct belt_cfg_field route_fields[] = {
     {"default", BELT_CFG_CUSTOM, 0, 0, 0, 0, NULL, route_default},
     {"learned", BELT_CFG_CUSTOM, 0, 0, 0, 0, NULL, pol_learned},
     {"budget", BELT_CFG_CUSTOM, 0, 0, 0, 0, NULL, route_budget},
+    {"guard", BELT_CFG_CUSTOM, 0, 0, 0, 0, NULL, route_guard},
     {"description", BELT_CFG_STR, offsetof(struct belt_cfg_route, description), 0, 0, 0, NULL,
      NULL},
 };

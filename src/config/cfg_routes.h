@@ -82,6 +82,17 @@ struct belt_cfg_rule {
     struct belt_cfg_mark mark;      /* position of the rule */
 };
 
+/* A route's own guard settings (`guard:`), overriding the `guard:` section for requests sent to
+ * the route. Actions are enum belt_guard_action values; -1 (or set 0) keeps the section's. */
+struct belt_cfg_route_guard {
+    int set;         /* 1: the route has a guard: key */
+    int user;        /* injection in user text: block, flag, escalate, none */
+    int third_party; /* injection in third-party text (tool results): same */
+    int pii;         /* PII bound for untrusted models: redact, block, flag, none */
+    int canary;      /* canary token in the system prompt, leaked in the answer: block, flag,
+                        none (the default: no canary) */
+};
+
 struct belt_cfg_route {
     char *name;                /* the key under routes: (owned) */
     enum belt_route_kind kind; /* the policy */
@@ -105,8 +116,9 @@ struct belt_cfg_route {
     char *router_path; /* router model file (resolved; owned) */
     double target;     /* predicted success a tier must reach */
     /* budget */
-    double max_cost_usd;    /* per task; 0 = no limit */
-    int64_t max_latency_ms; /* per task; 0 = no limit */
+    double max_cost_usd;               /* per task; 0 = no limit */
+    int64_t max_latency_ms;            /* per task; 0 = no limit */
+    struct belt_cfg_route_guard guard; /* guard overrides (the gateway's) */
 };
 
 struct belt_cfg_routes {

@@ -18,6 +18,9 @@
 static belt_status read_cache(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
                               const struct belt_cfg_field *f, void *target);
 
+static belt_status read_metrics(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                                const struct belt_cfg_field *f, void *target);
+
 static const struct belt_cfg_field cache_fields[] = {
     {"enabled", BELT_CFG_BOOL, C(enabled), 0, 0, 0, NULL, NULL},
     {"ttl", BELT_CFG_DURATION, C(ttl_ms), 0, 1000, 365.0 * 86400000, NULL, NULL},
@@ -37,7 +40,8 @@ static const struct belt_cfg_field server_fields[] = {
     {"request_timeout", BELT_CFG_DURATION, S(request_timeout_ms), 0, 100, 86400000, NULL, NULL},
     {"shutdown_timeout", BELT_CFG_DURATION, S(shutdown_timeout_ms), 0, 0, 3600000, NULL, NULL},
     {"reuseport", BELT_CFG_BOOL, S(reuseport), 0, 0, 0, NULL, NULL},
-    {"metrics", BELT_CFG_BOOL, S(metrics), 0, 0, 0, NULL, NULL},
+    {"metrics", BELT_CFG_CUSTOM, S(metrics), 0, 0, 0, NULL, read_metrics},
+    {"reviewers", BELT_CFG_STRLIST, S(reviewers), 0, 0, 0, NULL, NULL},
     {"trace", BELT_CFG_BOOL, S(trace), 0, 0, 0, NULL, NULL},
     {"cache", BELT_CFG_CUSTOM, S(cache), 0, 0, 0, NULL, read_cache},
 };
@@ -98,6 +102,25 @@ static belt_status read_cache(struct belt_cfg_reader *rd, struct fy_node *node, 
     struct belt_cfg_mark none = {0, 0};
     return belt__cfg_read_map(rd, node, belt__cfg_node_mark(node, none), where, cache_fields,
                               BELT_ARRAY_LEN(cache_fields), (char *)target + f->offset);
+}
+
+/* server.metrics: true, false or public (no API key needed). */
+static belt_status read_metrics(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                                const struct belt_cfg_field *f, void *target)
+{
+    struct belt_cfg_mark none = {0, 0};
+    char *s = node && fy_node_is_scalar(node) ? belt__cfg_scalar_dup(node) : NULL;
+    static const char *const on[] = {"true", "yes", "on", "True", "TRUE", "Yes"};
+    static const char *const off[] = {"false", "no", "off", "False", "FALSE", "No"};
+    int v = s && strcmp(s, "public") == 0 ? BELT_CFG_METRICS_PUBLIC : -1;
+    for (size_t i = 0; s && v < 0 && i < BELT_ARRAY_LEN(on); i++)
+        v = strcmp(s, on[i]) == 0 ? 1 : strcmp(s, off[i]) == 0 ? 0 : -1;
+    belt_free(s);
+    if (v < 0)
+        return belt__cfg_error(rd, belt__cfg_node_mark(node, none), where,
+                               "expected true, false or public");
+    *(int *)((char *)target + f->offset) = v;
+    return BELT_OK;
 }
 
 belt_status belt__cfg_server_defaults(struct belt_cfg_reader *rd, struct belt_cfg_server *out)

@@ -18,6 +18,8 @@ struct belt_cfg_cache {
     int persist;       /* write entries to the store and warm from it at start (default 1) */
 };
 
+#define BELT_CFG_METRICS_PUBLIC 2 /* server.metrics: public */
+
 struct belt_cfg_server {
     char *listen;                /* "HOST:PORT" (default 127.0.0.1:8080) */
     int64_t threads;             /* event loops; 0 = one per online CPU */
@@ -29,10 +31,13 @@ struct belt_cfg_server {
     int64_t request_timeout_ms;  /* overall deadline of one request (default 10m) */
     int64_t shutdown_timeout_ms; /* how long a graceful stop waits for in-flight requests */
     int reuseport;               /* one listening socket per loop with SO_REUSEPORT (default 1) */
-    int metrics;                 /* serve GET /metrics (default 1) */
-    int trace;                   /* write a trace per request (default 1) */
-    struct belt_cfg_cache cache; /* cache: */
-    struct belt_cfg_mark mark;   /* where the section starts */
+    int metrics;                 /* GET /metrics: 0 off, 1 on (needs a key when keys are
+                                    required; default), 2 public (BELT_CFG_METRICS_PUBLIC) */
+    struct belt_cfg_strlist reviewers; /* key names (fnmatch patterns) that may decide reviews
+                                          over HTTP; empty: nobody */
+    int trace;                         /* write a trace per request (default 1) */
+    struct belt_cfg_cache cache;       /* cache: */
+    struct belt_cfg_mark mark;         /* where the section starts */
 };
 
 /* Defaults for every key (also used when the section is absent). */

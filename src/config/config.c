@@ -92,12 +92,24 @@ static void guard_free(struct belt_config *cfg)
     belt__cfg_guard_free(&cfg->guard);
 }
 
+static belt_status lines_parse(struct belt_cfg_reader *rd, struct fy_node *node,
+                               struct belt_cfg_mark mark, struct belt_config *cfg)
+{
+    return belt__cfg_lines_parse(rd, node, mark, &cfg->lines);
+}
+
+static void lines_free(struct belt_config *cfg)
+{
+    belt__cfg_lines_free(&cfg->lines);
+}
+
 static const struct section sections[] = {
     {"store", store_parse, store_free, NULL},
     {"models", models_parse, models_free, models_check},
     {"server", server_parse, server_free, NULL},
     {"routes", routes_parse, routes_free, routes_check},
     {"guard", guard_parse, guard_free, NULL},
+    {"lines", lines_parse, lines_free, belt__cfg_lines_check},
 };
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -160,8 +172,8 @@ static belt_status read_top(struct belt_cfg_reader *rd, struct fy_node *root,
                 if (w > 0 && (size_t)w < sizeof(known) - used)
                     used += (size_t)w;
             }
-            belt_status st = belt__cfg_error(rd, km, key, "unknown section (expected one of: %s)",
-                                             known);
+            belt_status st =
+                belt__cfg_error(rd, km, key, "unknown section (expected one of: %s)", known);
             belt_free(key);
             return st;
         }
@@ -205,9 +217,8 @@ static belt_status parse_doc(struct belt_cfg_reader *rd, const char *text, size_
     return st;
 }
 
-belt_status belt_config_parse(const char *text, size_t len, const char *name,
-                              const char *base_dir, struct belt_config **out,
-                              struct belt_error *err)
+belt_status belt_config_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                              struct belt_config **out, struct belt_error *err)
 {
     *out = NULL;
     struct belt_config *cfg = belt_calloc(1, sizeof(*cfg));
@@ -280,4 +291,34 @@ const char *belt_config_model_name(const struct belt_config *cfg, size_t i)
 const char *belt_config_model_provider(const struct belt_config *cfg, size_t i)
 {
     return i < cfg->models.n ? belt__provider_names[cfg->models.v[i].provider] : NULL;
+}
+
+size_t belt_config_n_routes(const struct belt_config *cfg)
+{
+    return cfg->routes.n;
+}
+
+const char *belt_config_route_name(const struct belt_config *cfg, size_t i)
+{
+    return i < cfg->routes.n ? cfg->routes.v[i].name : NULL;
+}
+
+const char *belt_config_route_policy(const struct belt_config *cfg, size_t i)
+{
+    return i < cfg->routes.n ? belt__route_kind_names[cfg->routes.v[i].kind] : NULL;
+}
+
+size_t belt_config_n_lines(const struct belt_config *cfg)
+{
+    return cfg->lines.n;
+}
+
+const char *belt_config_line_name(const struct belt_config *cfg, size_t i)
+{
+    return i < cfg->lines.n ? cfg->lines.v[i].name : NULL;
+}
+
+size_t belt_config_line_n_stations(const struct belt_config *cfg, size_t i)
+{
+    return i < cfg->lines.n ? cfg->lines.v[i].n_stations : 0;
 }

@@ -12,6 +12,7 @@
 
 #include "belt.h"
 #include "config/cfg_guard.h"
+#include "config/cfg_lines.h"
 #include "config/cfg_models.h"
 #include "config/cfg_routes.h"
 #include "config/cfg_server.h"
@@ -19,13 +20,14 @@
 #include "config/reader.h"
 
 struct belt_config {
-    char *file;                   /* path as given, or "<default>" */
-    char *dir;                    /* directory relative paths resolve against */
-    struct belt_cfg_store store;  /* store: */
+    char *file;                    /* path as given, or "<default>" */
+    char *dir;                     /* directory relative paths resolve against */
+    struct belt_cfg_store store;   /* store: */
     struct belt_cfg_models models; /* models: */
     struct belt_cfg_guard guard;   /* guard: */
     struct belt_cfg_routes routes; /* routes: */
     struct belt_cfg_server server; /* server: */
+    struct belt_cfg_lines lines;   /* lines: */
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "route/exec.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -67,6 +68,8 @@ belt_status belt_engine_new(const struct belt_engine_params *p, struct belt_engi
     e->cfg = p->config;
     belt__metrics_init(&e->metrics, p->config->models.n);
     belt_status st = belt__models_build(p->config, &e->models, err);
+    if (st == BELT_OK) /* the route executor's state: learned routers, model statistics */
+        st = belt__route_engine_new(p->config, &e->models, &e->routes, err);
     const char *path = p->store_path ? p->store_path : belt_config_store_path(p->config);
     e->trace_on = p->trace < 0 ? p->config->server.trace : p->trace;
     int cache_on = p->cache < 0 ? p->config->server.cache.enabled : p->cache;
@@ -97,6 +100,7 @@ void belt_engine_free(struct belt_engine *e)
         return;
     belt__cache_free(e->cache);
     belt__writer_free(e->writer);
+    belt__route_engine_free(e->routes);
     belt__models_free(&e->models);
     belt__metrics_deinit(&e->metrics);
     belt_free(e->store_path);
@@ -154,7 +158,9 @@ void belt_loop_free(struct belt_loop *l)
 {
     if (!l)
         return;
+    belt__route_calls_cancel_all(l); /* route calls first: they own model calls */
     belt__calls_cancel_all(l);
+    belt__calls_pool_clear(l);
     belt__upstream_free(l->up);
     if (l->defer_ev)
         event_free(l->defer_ev);

@@ -16,7 +16,8 @@ const int belt__metrics_codes[BELT_METRICS_N_CODES] = {200, 400, 401, 403, 404, 
                                                        429, 499, 500, 502, 503, 504, 0};
 
 const char *const belt__metrics_endpoints[BELT_EP_COUNT_] = {
-    "/v1/chat/completions", "/v1/embeddings", "/v1/models", "/healthz", "/metrics", "other"};
+    "/v1/chat/completions", "/v1/embeddings", "/v1/models", "/healthz", "/metrics",
+    "/v1/reviews",          "/review",        "other"};
 
 void belt__metrics_init(struct belt_metrics *m, size_t n_models)
 {

@@ -61,6 +61,8 @@ enum belt_endpoint {
     BELT_EP_MODELS,
     BELT_EP_HEALTHZ,
     BELT_EP_METRICS,
+    BELT_EP_REVIEWS,     /* /v1/reviews (the gateway's review queue) */
+    BELT_EP_REVIEW_PAGE, /* /review (its web page) */
     BELT_EP_OTHER,
     BELT_EP_COUNT_
 };

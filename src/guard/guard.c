@@ -58,6 +58,8 @@ struct belt_guard_params belt_guard_default_params(void)
     p.threshold_third_party = -1;
     p.action_user = BELT_GUARD_ACTION_BLOCK;
     p.action_third_party = BELT_GUARD_ACTION_BLOCK;
+    p.block_threshold_user = -1;
+    p.block_threshold_third_party = -1;
     p.pii = belt_pii_default_params();
     p.pii.entities = belt__pii_default_mask();
     p.pii_action = BELT_GUARD_ACTION_REDACT;
@@ -97,7 +99,8 @@ belt_status belt_guard_new(const struct belt_guard_params *p, struct belt_guard 
     struct belt_guard_params d = belt_guard_default_params();
     if (!p)
         p = &d;
-    if (p->threshold_user > 1 || p->threshold_third_party > 1 ||
+    if (p->threshold_user > 1 || p->threshold_third_party > 1 || p->block_threshold_user > 1 ||
+        p->block_threshold_third_party > 1 ||
         (unsigned)p->action_user > BELT_GUARD_ACTION_ESCALATE ||
         (unsigned)p->action_third_party > BELT_GUARD_ACTION_ESCALATE ||
         p->pii_action == BELT_GUARD_ACTION_ESCALATE || (unsigned)p->pii_action > 4)
@@ -130,6 +133,12 @@ belt_status belt_guard_new(const struct belt_guard_params *p, struct belt_guard 
         g->p.threshold_user = du;
     if (g->p.threshold_third_party < 0)
         g->p.threshold_third_party = dt;
+    double bu = g->model[0] ? BELT__GUARD_BLOCK_USER_MODEL : BELT__GUARD_BLOCK_USER_RULES;
+    double bt = g->model[1] ? BELT__GUARD_BLOCK_THIRD_MODEL : BELT__GUARD_BLOCK_THIRD_RULES;
+    if (g->p.block_threshold_user < 0)
+        g->p.block_threshold_user = bu;
+    if (g->p.block_threshold_third_party < 0)
+        g->p.block_threshold_third_party = bt;
     *out = g;
     return BELT_OK;
 }
@@ -145,6 +154,8 @@ belt_status belt_guard_new_from_config(const struct belt_config *cfg, struct bel
     p.threshold_third_party = v.threshold_third_party;
     p.action_user = v.action_user;
     p.action_third_party = v.action_third_party;
+    p.block_threshold_user = v.block_threshold_user;
+    p.block_threshold_third_party = v.block_threshold_third_party;
     p.pii.entities = v.pii_mask;
     p.pii.min_score = v.pii_min_score;
     p.pii_action = v.pii_action;
@@ -250,7 +261,8 @@ double belt__guard_model_prob(const struct belt_classifier *model, int label, co
     return best;
 }
 
-/* Judge one chunk (<= max_check_len bytes). */
+/* Judge one chunk (<= max_check_len bytes): the text is normalised once, for the rules and
+ * the classifier. */
 static belt_status check_chunk(const struct belt_guard *g, enum belt_guard_source src,
                                const char *text, size_t len, double *rule_score,
                                double *model_score, char *reason, size_t cap,
@@ -258,25 +270,26 @@ static belt_status check_chunk(const struct belt_guard *g, enum belt_guard_sourc
 {
     struct belt__inject_result rr;
     memset(&rr, 0, sizeof(rr));
-    if (g->rules) {
-        belt_status st = belt__inject_rules_score(g->rules, src, text, len, &rr, err);
-        if (st != BELT_OK)
-            return st;
-    }
-    double p = -1;
-    if (g->model[src]) {
-        struct belt_buf norm;
-        belt_buf_init(&norm, 0);
-        int inv = 0, tags = 0;
-        belt_status st = belt__inject_normalize(text, len, &norm, &inv, &tags);
-        if (st != BELT_OK) {
-            belt_buf_deinit(&norm);
-            return belt__error_set(err, st, 0, "guard: %s", belt_strerror(st));
-        }
-        p = belt__guard_model_prob(g->model[src], g->model_label[src], norm.data ? norm.data : "",
-                                   norm.len);
+    struct belt_buf norm;
+    belt_buf_init(&norm, 0);
+    int inv = 0, tags = 0;
+    belt_status st = belt_buf_reserve(&norm, len); /* normalising never grows a text */
+    if (st == BELT_OK)
+        st = belt__inject_normalize(text, len, &norm, &inv, &tags);
+    if (st != BELT_OK) {
         belt_buf_deinit(&norm);
+        return belt__error_set(err, st, 0, "guard: %s", belt_strerror(st));
     }
+    const char *ns = norm.data ? norm.data : "";
+    if (g->rules)
+        st = belt__inject_rules_score_normalized(g->rules, src, text, len, ns, norm.len, inv, tags,
+                                                 &rr, err);
+    double p = -1;
+    if (st == BELT_OK && g->model[src])
+        p = belt__guard_model_prob(g->model[src], g->model_label[src], ns, norm.len);
+    belt_buf_deinit(&norm);
+    if (st != BELT_OK)
+        return st;
     if (rr.score > *rule_score) {
         *rule_score = rr.score;
         if (rr.best_id[0] && rr.score >= p)
@@ -315,10 +328,15 @@ belt_status belt_guard_check(const struct belt_guard *g, enum belt_guard_source 
     out->score = 1 - (1 - out->rule_score) * (1 - m);
     out->threshold =
         src == BELT_GUARD_SOURCE_USER ? g->p.threshold_user : g->p.threshold_third_party;
+    out->block_threshold = src == BELT_GUARD_SOURCE_USER ? g->p.block_threshold_user
+                                                         : g->p.block_threshold_third_party;
     out->detected = out->score >= out->threshold;
-    out->action = !out->detected                  ? BELT_GUARD_ACTION_NONE
-                  : src == BELT_GUARD_SOURCE_USER ? g->p.action_user
-                                                  : g->p.action_third_party;
+    enum belt_guard_action act =
+        src == BELT_GUARD_SOURCE_USER ? g->p.action_user : g->p.action_third_party;
+    /* The grey zone: detected, but not with the confidence a refusal needs. */
+    if (act != BELT_GUARD_ACTION_NONE && out->score < out->block_threshold)
+        act = BELT_GUARD_ACTION_FLAG;
+    out->action = out->detected ? act : BELT_GUARD_ACTION_NONE;
     if (!out->detected)
         out->reason[0] = '\0';
     return BELT_OK;

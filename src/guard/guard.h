@@ -17,9 +17,16 @@
 /* Default thresholds on the combined score, chosen by cross-validation on the shared data
  * (docs/governance.md "Measurements"): with a classifier, and with rules alone. */
 #define BELT__GUARD_THRESHOLD_USER_MODEL  0.5
-#define BELT__GUARD_THRESHOLD_THIRD_MODEL 0.5
+#define BELT__GUARD_THRESHOLD_THIRD_MODEL 0.4
 #define BELT__GUARD_THRESHOLD_USER_RULES  0.5
 #define BELT__GUARD_THRESHOLD_THIRD_RULES 0.3
+/* Default block thresholds: the configured action (block / escalate) applies from these
+ * scores; detections between the threshold above and these are flagged. Chosen for high
+ * precision on the shared folds (docs/governance.md "Defaults"). */
+#define BELT__GUARD_BLOCK_USER_MODEL  0.8
+#define BELT__GUARD_BLOCK_THIRD_MODEL 0.8
+#define BELT__GUARD_BLOCK_USER_RULES  0.8
+#define BELT__GUARD_BLOCK_THIRD_RULES 0.8
 
 /* Split normalised text into sentences (cut after . ! ? ; before a space, at line breaks and
  * '|', and every BELT__GUARD_WINDOW bytes); fills starts/ends, returns the count (<= cap). */

@@ -6,7 +6,11 @@
  * leetspeak-decoded text, the letters-only ("squeezed") text for spaced-out words, rot13 and
  * reversed text (core rules only), and every base64 / hex / %xx / \uXXXX payload found in the
  * original text, decoded and checked recursively. A rule counts once whichever variant found it;
- * the score is the noisy-or of the weights of the rules that matched. Weights differ by source:
+ * the score is the noisy-or of the weights of the rules that matched. Cost: one Aho–Corasick
+ * pass per variant over the literals every rule requires (inject_prefilter.c) picks the rules
+ * PCRE2 has to run; rot13 / reversed / leet variants are built only when one of their core
+ * rules' literals shows up, payload decoding only when a long enough run exists. Weights differ
+ * by source:
  * third-party text (documents, e-mails, tool output) has extra rules for instructions aimed at
  * the model, which are normal in user input but suspicious in data.
  */
@@ -19,6 +23,7 @@
 #include <string.h>
 
 #include "guard/inject.h"
+#include "guard/inject_prefilter.h"
 #include "util/error.h"
 #include "util/utf8.h"
 
@@ -37,18 +42,31 @@ struct rule {
     const char *pattern; /* PCRE2 over normalised (lower-case) text */
 };
 
-#define OVERRIDE_VERB                                                                              \
+/* Override verbs: "strong" ones say "do not obey"; "weak" ones (reset, delete, cancel, ...) are
+ * everyday words ("reset your password", "cancel my previous order") and count only with an
+ * object that is unmistakably the model's instructions. */
+#define STRONG_VERB                                                                                \
+    "(?:ignore|ignoring|disregard|forget|override|overwrite|bypass|neglect|abandon|dismiss|"       \
+    "discard|nullify|revoke|throw away|put aside|set aside|leave behind|pay no attention to|"      \
+    "do not follow|don't follow|stop following)"
+#define ANY_VERB                                                                                   \
     "(?:ignore|ignoring|disregard|forget|skip|drop|override|overwrite|bypass|neglect|omit|"        \
     "abandon|dismiss|discard|delete|erase|cancel|suspend|revoke|nullify|throw away|put aside|"     \
     "remove|clear|wipe|reset|leave behind|"                                                        \
     "set aside|pay no attention to|do not follow|don't follow|stop following)"
-#define PRIOR_WORDS                                                                                \
+/* Words that place the object before this message ("all previous ..."); PRIOR_WORDS adds
+ * determiners that only count with an instruction-like object. */
+#define PRIOR_REAL                                                                                 \
     "(?:previous|previously|prior|preceding|above|earlier|former|foregoing|initial|original|"      \
-    "old|all|any|every|your|these|those|the|given|existing|current|system|developer|default|my)"
-#define INSTRUCTION_WORDS                                                                          \
-    "(?:instructions?|prompts?|directions?|directives?|rules|guidelines|commands?|orders|"         \
-    "context|constraints|restrictions|programming|guidance|tasks?|assignments?|text|messages?|"    \
-    "conversation|information|inputs?|requests?|content|policies|policy|settings|limitations)"
+    "old|all|any|every|system|developer|given|existing)"
+#define PRIOR_WORDS "(?:" PRIOR_REAL "|your|these|those|the|current|default)"
+/* What the model was told: unmistakable words, and looser ones (tasks, messages, text, ...)
+ * that need a PRIOR_REAL word and a strong verb. */
+#define INSTRUCTION_STRONG                                                                         \
+    "(?:instructions?|prompts?|directions?|directives?|rules|guidelines|constraints|"              \
+    "restrictions|programming|guidance|policies|policy|limitations)"
+#define INSTRUCTION_WORDS "(?:" INSTRUCTION_STRONG "|commands?|orders|context|tasks?|assignments?)"
+#define INSTRUCTION_LOOSE "(?:text|messages?|conversation|information|inputs?|requests?|content)"
 #define GERMAN_PRIOR                                                                               \
     "(?:vorherigen?|vorigen?|bisherigen?|obigen?|oben|vorangehenden?|vorangegangenen?|früheren?|" \
     "alten?|ursprünglichen?|gegebenen?|erhaltenen?|alle|allen|sämtliche|deine|ihre|die|den|der)"
@@ -56,11 +74,24 @@ struct rule {
     "(?:anweisung(?:en)?|befehl(?:e|en)?|aufgabe(?:n)?|vorgabe(?:n)?|regeln?|instruktion(?:en)?|"  \
     "informationen|prompts?|richtlinien|anordnungen|texte?)"
 
+/* The answer formats people ask for ("just say yes or no", "respond only with a number"):
+ * not the arbitrary payload an output hijack makes the model say. */
+#define ANSWER_FORMAT                                                                              \
+    ":? (?:with )?(?:yes|no|true|false|ok|a number|the number|numbers|digits|one word|"            \
+    "a single word|one sentence|one letter|a letter|the (?:answer|result|name|code|number|"        \
+    "letter|date|total|price|sum|final answer))\\b"
+
 static const struct rule rules[] = {
     /* Instruction override. */
     {"override.ignore_previous", 0.9, 0.95, R_CORE,
-     "\\b" OVERRIDE_VERB "\\b[^.!?\\n]{0,40}?\\b" PRIOR_WORDS
+     "\\b" STRONG_VERB "\\b[^.!?\\n]{0,40}?\\b" PRIOR_WORDS
      "\\b[^.!?\\n]{0,30}?\\b" INSTRUCTION_WORDS "\\b"},
+    {"override.ignore_previous", 0.9, 0.95, R_CORE,
+     "\\b" ANY_VERB "\\b[^.!?\\n]{0,40}?\\b" PRIOR_REAL "\\b[^.!?\\n]{0,30}?\\b" INSTRUCTION_STRONG
+     "\\b"},
+    {"override.ignore_previous", 0.9, 0.95, R_CORE,
+     "\\b" STRONG_VERB "\\b[^.!?\\n]{0,40}?(?<!\\bmy )\\b" PRIOR_REAL
+     "\\b[^.!?\\n]{0,30}?\\b" INSTRUCTION_LOOSE "\\b"},
     {"override.ignore_previous", 0.9, 0.95, R_SQZ,
      "(?:ignore|disregard|forget|bypass|override)(?:all|any|the|your|my)?(?:previous|prior|"
      "above|preceding|earlier|initial|original|system)?(?:instructions?|prompts?|rules|"
@@ -70,10 +101,11 @@ static const struct rule rules[] = {
      "(?:above|previous|prior|preceding|before|earlier)\\b(?= ?(?:$|[.,;:!?\\n]|and\\b|then\\b|"
      "now\\b|instead\\b|(?:and |then )?(?:say|print|write|tell|answer|respond|output)\\b))"},
     {"override.contrary", 0.7, 0.85, R_CORE,
-     "\\b(?:contrary to|in contrast to|despite|regardless of|no matter|deviating from|"
+     "\\b(?:contrary to|in contrast to|despite|regardless of|no matter|deviating from|disregarding|"
      "abweichend (?:zu|von)|entgegen|im gegensatz zu|trotz)\\b (?:the |your |all |den |der |"
      "allen |deinen |ihren )?(?:previous|prior|earlier|above|original|vorherigen|bisherigen|"
-     "obigen|ursprünglichen|what (?:you(?:'ve| have)? been|you were) (?:told|instructed|"
+     "obigen|ursprünglichen|(?:articles?|documents?|context|sources?|provided \\w+)\\b|"
+     "what (?:you(?:'ve| have)? been|you were) (?:told|instructed|"
      "programmed))"},
     {"override.void", 0.7, 0.85, R_CORE,
      "\\b(?:previous|prior|above|earlier|all|old|bisherigen|vorherigen|obigen|alten|alle)"
@@ -123,7 +155,10 @@ static const struct rule rules[] = {
      "\\binstead,? (?:you (?:will|must|should)|do|write|say|tell|output|print|respond|answer)\\b"},
     {"override.stop", 0.5, 0.7, R_CORE,
      "\\b(?:stop|halt|abort)\\b[ ,!.-]{0,4}(?:everything|what you are doing|all (?:previous|prior)|"
-     "the (?:task|conversation|instructions)|now|immediately)"},
+     "the (?:task|conversation|instructions)|now|immediately)"
+     /* "stop: write X", "stopp - sag Y": a halt followed at once by a new order */
+     "|\\b(?:stop|stopp|halt)\\b ?[:!-]+ ?(?:write|say|print|output|answer|tell|respond|"
+     "schreib\\w*|sag\\w*|antworte\\w*)\\b"},
     {"override.de", 0.9, 0.95, R_CORE,
      "\\b(?:ignorier|vergiss|vergessen sie|missacht|übergeh|verwirf|vernachlässig|überschreib)"
      "\\w*\\b[^.!?\\n]{0,50}?\\b" GERMAN_PRIOR "\\b[^.!?\\n]{0,30}?\\b" GERMAN_INSTR "\\b"},
@@ -144,7 +179,8 @@ static const struct rule rules[] = {
     {"role.you_are_now", 0.6, 0.8, R_CORE,
      "\\b(?:you are|you're|you will be|u r|you shall be) now\\b|\\bnow,? you are\\b"},
     {"role.pretend", 0.5, 0.7, R_CORE,
-     "\\b(?:pretend|imagine|suppose) (?:to be|you are|you're|that you(?: are|'re)?|being)\\b"},
+     "\\b(?:pretend|imagine|suppose) (?:to be|you are|you're|that you(?: are|'re)?|being)\\b"
+     "|\\bpretend (?:that )?you (?:can|could|have|know|were)\\b"},
     {"role.act_as", 0.3, 0.5, 0,
      "\\b(?:act|behave|respond|answer|reply|speak|talk|write) (?:as|like) (?:a|an|if|my|the|"
      "though|someone)\\b"},
@@ -182,6 +218,15 @@ static const struct rule rules[] = {
      "\\b(?:two|2|both) (?:different )?(?:responses|answers|replies)\\b[^.!?\\n]{0,60}"
      "\\b(?:normal|classic|filtered|jailbr|unfiltered|dan)\\w*"},
 
+    {"jailbreak.make_up", 0.45, 0.6, R_CORE,
+     "\\b(?:make (?:something|it|stuff|things|an answer) up|make up (?:an answer|something|facts|"
+     "a story about)|invent (?:an answer|facts))\\b|\\b(?:write|formulate|create|generate|make|"
+     "invent|compose|formuliere|schreibe?|erfinde|erstelle)\\b[^.!?\\n]{0,30}?\\b(?:untrue|false|"
+     "fake|misleading|fabricated|made-up|unwahre[nrs]?|falsche[nrs]?|erfundene[nrs]?|gefälschte["
+     "nrs]?) "
+     "(?:headlines?|news|articles?|stor(?:y|ies)|claims?|statements?|überschrift(?:en)?|"
+     "schlagzeilen?|nachrichten?|meldungen?)\\b"},
+
     /* Prompt extraction. */
     {"leak.system_prompt", 0.75, 0.85, R_CORE,
      "\\b(?:reveal|show|print|display|repeat|output|tell|give|share|list|write|spell|leak|dump|"
@@ -192,7 +237,9 @@ static const struct rule rules[] = {
      "\\b(?:repeat|print|output|reveal|show|write|copy|tell me)\\b[^.!?\\n]{0,25}?\\b(?:everything|"
      "all|the (?:text|words|content|instructions|lines|message)|your instructions)\\b"
      "[^.!?\\n]{0,20}?\\b(?:above|before (?:this|that)|preceding|from the "
-     "(?:beginning|start|top))"},
+     "(?:beginning|start|top))"
+     "|\\bwhat (?:is|are|was|were) the (?:\\d+ |two |three |first |last |previous )?(?:words?|"
+     "sentences?|lines?|text|paragraphs?) (?:before|above|preceding)\\b"},
     {"leak.what_told", 0.65, 0.75, R_CORE,
      "\\bwhat (?:were|are|have) you (?:been )?(?:told|instructed|programmed|trained) (?:to|not)"},
     {"leak.de", 0.7, 0.8, R_CORE,
@@ -226,8 +273,9 @@ static const struct rule rules[] = {
      "antworte mit)\\b[^.!?\\n\"']{0,12}[\"'\\x{201c}\\x{201e}\\x{ab}]"},
     {"hijack.only_say", 0.4, 0.6, 0,
      "\\b(?:only|just|simply) (?:say|reply|respond|answer|output|print|write)\\b(?! (?:to|back|if|"
-     "when|within|here|directly|at)\\b)|\\b(?:respond|"
-     "reply|answer) only with\\b|\\bantworte (?:nur|einfach|ausschließlich)\\b"},
+     "when|within|here|directly|at)\\b)(?!" ANSWER_FORMAT ")|\\b(?:respond|reply|answer) only "
+     "with\\b(?!" ANSWER_FORMAT ")|\\bantworte (?:nur|einfach|ausschließlich)\\b(?! (?:mit )?"
+     "(?:ja|nein|einem wort|einer zahl)\\b)"},
 
     /* Exfiltration and lures. */
     {"exfil.markdown_image", 0.7, 0.9, 0, "!\\[[^\\]]{0,80}\\]\\(https?://[^)\\s]*[?&][^)\\s]*="},
@@ -287,11 +335,19 @@ static const struct rule rules[] = {
 /* ---- compile -----------------------------------------------------------------------------------
  */
 
+#define N_RULES BELT_ARRAY_LEN(rules)
+
 struct belt__inject_rules {
-    pcre2_general_context *gctx;             /* allocation through belt_malloc */
-    pcre2_code *code[BELT_ARRAY_LEN(rules)]; /* one per rule */
-    pcre2_code *b64;                         /* base64 / base64url runs in the original text */
-    pcre2_code *hex;                         /* hex runs */
+    pcre2_general_context *gctx;     /* allocation through belt_malloc */
+    pcre2_code *code[N_RULES];       /* one per rule */
+    pcre2_code *b64;                 /* base64 / base64url runs in the original text */
+    pcre2_code *hex;                 /* hex runs */
+    struct belt__ac *ac;             /* required literals of every filtered rule */
+    unsigned char filtered[N_RULES]; /* 1: the rule runs only when ac saw a literal of it */
+    unsigned char slot[N_RULES];     /* index of the first row with the same id */
+    struct belt__ac_hits core;       /* the R_CORE rules (run on rot13 / reversed / leet) */
+    int prefilter;                   /* 0: run every rule (belt__inject_rules_set_prefilter) */
+    size_t n_filtered;               /* rules with literals (for the docs and tests) */
 };
 
 static void *pcre_alloc(PCRE2_SIZE n, void *ud)
@@ -315,6 +371,7 @@ void belt__inject_rules_free(struct belt__inject_rules *r)
     pcre2_code_free(r->b64);
     pcre2_code_free(r->hex);
     pcre2_general_context_free(r->gctx);
+    belt__ac_free(r->ac);
     belt_free(r);
 }
 
@@ -334,6 +391,49 @@ static pcre2_code *compile(const char *pat, uint32_t opts, pcre2_compile_context
     }
     pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
     return c;
+}
+
+/* The literal prefilter: each rule's required literals (derived from its pattern) into one
+ * Aho–Corasick automaton; rules without literals always run. */
+static belt_status build_prefilter(struct belt__inject_rules *r, struct belt_error *err)
+{
+    _Static_assert(N_RULES <= BELT__AC_MAX_RULES, "too many rules for the prefilter");
+    r->prefilter = 1;
+    belt_status st = belt__ac_new(&r->ac);
+    for (size_t i = 0; i < N_RULES && st == BELT_OK; i++) {
+        r->slot[i] = (unsigned char)i;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(rules[j].id, rules[i].id) == 0) {
+                r->slot[i] = (unsigned char)j;
+                break;
+            }
+        if (rules[i].flags & R_CORE)
+            r->core.w[i / 64] |= (uint64_t)1 << (i % 64);
+        struct belt__litset lits;
+        st = belt__inject_required_literals(rules[i].pattern, &lits);
+        for (size_t k = 0; k < lits.n && st == BELT_OK; k++)
+            st = belt__ac_add(r->ac, lits.v[k], strlen(lits.v[k]), (unsigned)i);
+        r->filtered[i] = lits.n > 0;
+        r->n_filtered += lits.n > 0;
+        belt__litset_free(&lits);
+    }
+    if (st == BELT_OK)
+        st = belt__ac_build(r->ac);
+    if (st != BELT_OK)
+        return belt__error_set(err, st, 0, "injection rules: %s", belt_strerror(st));
+    return BELT_OK;
+}
+
+void belt__inject_rules_set_prefilter(struct belt__inject_rules *r, int on)
+{
+    r->prefilter = on;
+}
+
+size_t belt__inject_rules_n_filtered(const struct belt__inject_rules *r, size_t *n_rules)
+{
+    if (n_rules)
+        *n_rules = N_RULES;
+    return r->n_filtered;
 }
 
 belt_status belt__inject_rules_new(struct belt__inject_rules **out, struct belt_error *err)
@@ -361,6 +461,9 @@ belt_status belt__inject_rules_new(struct belt__inject_rules **out, struct belt_
     if (r->b64)
         r->hex = compile("(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){12,}", 0, cctx, &st, err, "hex");
     if (!r->b64 || !r->hex)
+        goto fail;
+    st = build_prefilter(r, err);
+    if (st != BELT_OK)
         goto fail;
     pcre2_compile_context_free(cctx);
     *out = r;
@@ -501,6 +604,28 @@ static int is_lower(char c)
 
 /* Leetspeak: in tokens that mix letters with 0 1 3 4 5 7 @ $ | !, map those to letters.
  * Returns 1 if anything changed. */
+static int is_leet(char c)
+{
+    return c != '\0' && strchr("0134578@$|!", c) != NULL;
+}
+
+/* 1 if some token mixes letters with leetspeak characters (cheap test before the variant). */
+static int has_leet(const char *s, size_t n)
+{
+    int letters = 0, leet = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && (is_lower(s[i]) || is_leet(s[i]))) {
+            letters |= is_lower(s[i]);
+            leet |= !is_lower(s[i]);
+            continue;
+        }
+        if (letters && leet)
+            return 1;
+        letters = leet = 0;
+    }
+    return 0;
+}
+
 static int leet_variant(const char *s, size_t n, struct belt_buf *out, belt_status *st)
 {
     int changed = 0;
@@ -508,7 +633,7 @@ static int leet_variant(const char *s, size_t n, struct belt_buf *out, belt_stat
     while (i < n && *st == BELT_OK) {
         size_t j = i;
         int letters = 0, leet = 0;
-        while (j < n && (is_lower(s[j]) || strchr("0134578@$|!", s[j]))) {
+        while (j < n && (is_lower(s[j]) || is_leet(s[j]))) {
             letters += is_lower(s[j]);
             leet += !is_lower(s[j]);
             j++;
@@ -589,25 +714,17 @@ static void reversed_variant(const char *s, size_t n, struct belt_buf *out, belt
  */
 
 struct scan_state {
-    const struct belt__inject_rules *r;       /* rules */
-    enum belt_guard_source src;               /* whose weights */
-    pcre2_match_data *md;                     /* shared by every match of this scan */
-    unsigned char hit[BELT_ARRAY_LEN(rules)]; /* rule (by index of first row with its id) hit */
-    struct belt__inject_result *res;          /* being filled */
-    int depth;                                /* decoding depth */
+    const struct belt__inject_rules *r; /* rules */
+    enum belt_guard_source src;         /* whose weights */
+    pcre2_match_data *md;               /* created by the first PCRE2 call of this scan */
+    unsigned char hit[N_RULES];         /* rule (by its slot) hit */
+    struct belt__inject_result *res;    /* being filled */
+    int depth;                          /* decoding depth */
 };
-
-static size_t rule_slot(size_t i)
-{
-    for (size_t j = 0; j < i; j++)
-        if (strcmp(rules[j].id, rules[i].id) == 0)
-            return j;
-    return i;
-}
 
 static void record(struct scan_state *ss, size_t i, const char *via)
 {
-    size_t slot = rule_slot(i);
+    size_t slot = ss->r->slot[i];
     if (ss->hit[slot])
         return;
     ss->hit[slot] = 1;
@@ -623,16 +740,42 @@ static void record(struct scan_state *ss, size_t i, const char *via)
     }
 }
 
-/* Run the rules selected by `need` (flags that must be set; R_SQZ rules only on squeezed
- * text) over s[0..n). */
-static belt_status match_rules(struct scan_state *ss, const char *s, size_t n, unsigned need,
-                               int squeezed, const char *via, struct belt_error *err)
+/* 1 if rule i selected by `need` / `squeezed` still has to run on a text whose literal hits
+ * are h: not yet hit, and (unless the prefilter is off or the rule has no literals) one of its
+ * literals occurs. */
+static int wanted(const struct scan_state *ss, size_t i, unsigned need, int squeezed,
+                  const struct belt__ac_hits *h)
 {
-    for (size_t i = 0; i < BELT_ARRAY_LEN(rules); i++) {
-        if (((rules[i].flags & R_SQZ) != 0) != (squeezed != 0))
+    if (((rules[i].flags & R_SQZ) != 0) != (squeezed != 0))
+        return 0;
+    if ((rules[i].flags & need) != need || ss->hit[ss->r->slot[i]])
+        return 0;
+    return !ss->r->prefilter || !ss->r->filtered[i] || ((h->w[i / 64] >> (i % 64)) & 1);
+}
+
+/* 1 if any rule is wanted (see wanted()). */
+static int any_wanted(const struct scan_state *ss, unsigned need, int squeezed,
+                      const struct belt__ac_hits *h)
+{
+    for (size_t i = 0; i < N_RULES; i++)
+        if (wanted(ss, i, need, squeezed, h))
+            return 1;
+    return 0;
+}
+
+/* Run the wanted rules (see wanted()) over s[0..n). */
+static belt_status match_rules(struct scan_state *ss, const char *s, size_t n, unsigned need,
+                               int squeezed, const char *via, const struct belt__ac_hits *h,
+                               struct belt_error *err)
+{
+    for (size_t i = 0; i < N_RULES; i++) {
+        if (!wanted(ss, i, need, squeezed, h))
             continue;
-        if ((rules[i].flags & need) != need || ss->hit[rule_slot(i)])
-            continue;
+        if (!ss->md) {
+            ss->md = pcre2_match_data_create(4, ss->r->gctx);
+            if (!ss->md)
+                return belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
+        }
         int rc = pcre2_match(ss->r->code[i], (PCRE2_SPTR)s, n, 0, 0, ss->md, NULL);
         if (rc >= 0) {
             record(ss, i, via);
@@ -643,6 +786,33 @@ static belt_status match_rules(struct scan_state *ss, const char *s, size_t n, u
         }
     }
     return BELT_OK;
+}
+
+/* Literal hits of s[0..n) fed as `feed`, then the wanted rules on the text `make` builds
+ * (only when some rule is wanted: decoding is lazy). make == NULL: s itself. */
+typedef void make_fn(const char *s, size_t n, struct belt_buf *out, belt_status *st);
+
+static belt_status match_variant(struct scan_state *ss, const char *s, size_t n,
+                                 enum belt__ac_feed feed, make_fn *make, unsigned need,
+                                 const char *via, struct belt_error *err)
+{
+    struct belt__ac_hits h;
+    memset(&h, 0, sizeof(h));
+    if (ss->r->prefilter)
+        belt__ac_scan(ss->r->ac, s, n, feed, &h);
+    if (!any_wanted(ss, need, 0, &h))
+        return BELT_OK;
+    if (!make)
+        return match_rules(ss, s, n, need, 0, via, &h, err);
+    struct belt_buf var;
+    belt_buf_init(&var, 0);
+    belt_status st = belt_buf_reserve(&var, n);
+    if (st == BELT_OK)
+        make(s, n, &var, &st);
+    if (st == BELT_OK)
+        st = match_rules(ss, var.data ? var.data : "", var.len, need, 0, via, &h, err);
+    belt_buf_deinit(&var);
+    return st;
 }
 
 static belt_status scan_text(struct scan_state *ss, const char *text, size_t len, const char *via,
@@ -661,6 +831,23 @@ static int readable(const unsigned char *p, size_t n)
     return ok * 100 >= n * 95 && letters * 2 >= n;
 }
 
+/* Which payload patterns could match the text (a superset, in one pass): bit 0 = a run of 16+
+ * base64 / base64url characters, bit 1 = 24+ hex digits with at most ' ' / ':' in between. */
+static unsigned payload_kinds(const char *t, size_t n)
+{
+    size_t b64 = 0, hex = 0;
+    unsigned kinds = 0;
+    for (size_t i = 0; i < n && kinds != 3; i++) {
+        unsigned char c = (unsigned char)t[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        int xdig = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+        b64 = alnum || c == '+' || c == '/' || c == '_' || c == '-' ? b64 + 1 : 0;
+        hex = xdig ? hex + 1 : c == ' ' || c == ':' ? hex : 0;
+        kinds |= (b64 >= 16 ? 1u : 0u) | (hex >= 24 ? 2u : 0u);
+    }
+    return kinds;
+}
+
 /* Decode every base64 and hex run of the original text and scan the readable ones. */
 static belt_status scan_payloads(struct scan_state *ss, const char *text, size_t len,
                                  struct belt_error *err)
@@ -669,8 +856,16 @@ static belt_status scan_payloads(struct scan_state *ss, const char *text, size_t
         sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
         sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_URLSAFE_NO_PADDING};
     const pcre2_code *pats[2] = {ss->r->b64, ss->r->hex};
+    unsigned kinds = ss->r->prefilter ? payload_kinds(text, len) : 3;
     belt_status st = BELT_OK;
+    if (kinds && !ss->md) {
+        ss->md = pcre2_match_data_create(4, ss->r->gctx);
+        if (!ss->md)
+            return belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
+    }
     for (int k = 0; k < 2 && st == BELT_OK; k++) {
+        if (!(kinds & (1u << k)))
+            continue;
         PCRE2_SIZE off = 0;
         int budget = 64; /* payloads per text */
         while (off < len && budget-- > 0 && st == BELT_OK) {
@@ -745,6 +940,76 @@ static belt_status scan_escapes(struct scan_state *ss, const char *text, size_t 
     return st == BELT_ERR_NOMEM ? belt__error_set(err, st, 0, "out of memory") : st;
 }
 
+/* The leetspeak and letters-only variants of normalised s[0..n), each only when the text has
+ * what they undo. */
+static belt_status scan_leet_spaced(struct scan_state *ss, const char *s, size_t n, const char *via,
+                                    struct belt_error *err)
+{
+    struct belt_buf leet, sq;
+    belt_buf_init(&leet, 0);
+    belt_buf_init(&sq, 0);
+    belt_status st = BELT_OK;
+    if (has_leet(s, n)) {
+        st = belt_buf_reserve(&leet, n);
+        if (st == BELT_OK && leet_variant(s, n, &leet, &st) && st == BELT_OK)
+            st = match_variant(ss, leet.data, leet.len, BELT__AC_PLAIN, NULL, R_CORE,
+                               via[0] ? via : "leet", err);
+    }
+    const char *base = leet.len ? leet.data : s;
+    size_t bn = leet.len ? leet.len : n;
+    if (st == BELT_OK && squeezed_variant(base, bn, &sq, &st) && st == BELT_OK) {
+        struct belt__ac_hits h;
+        memset(&h, 0, sizeof(h));
+        if (ss->r->prefilter)
+            belt__ac_scan(ss->r->ac, sq.data, sq.len, BELT__AC_PLAIN, &h);
+        st = match_rules(ss, sq.data, sq.len, 0, 1, via[0] ? via : "spaced", &h, err);
+    }
+    belt_buf_deinit(&sq);
+    belt_buf_deinit(&leet);
+    return st;
+}
+
+/* Longest run of single letters each followed by one space, '.' or '-' and another single
+ * letter: "s a y t h a t" is 6. Words spelled out like this hide them from word matching. */
+static int spaced_run(const char *s, size_t n)
+{
+    int best = 0, run = 0;
+    for (size_t i = 0; i < n; i++) {
+        int single = is_lower(s[i]) && (i == 0 || !is_lower(s[i - 1])) &&
+                     (i + 1 == n || !is_lower(s[i + 1]));
+        if (!single)
+            continue;
+        int linked = i >= 2 && run > 0 && strchr(" .-", s[i - 1]) && is_lower(s[i - 2]) &&
+                     (i < 3 || !is_lower(s[i - 3]));
+        run = linked ? run + 1 : 1;
+        best = BELT_MAX(best, run);
+    }
+    return best;
+}
+
+/* Every variant of normalised s[0..n) (the original text[0..len) for decoding payloads). */
+static belt_status scan_normalized(struct scan_state *ss, const char *text, size_t len,
+                                   const char *s, size_t n, const char *via, struct belt_error *err)
+{
+    const char *plain_via = via[0] ? via : (ss->res->n_tags ? "tags" : "");
+    if (ss->depth == 1)
+        ss->res->spaced_run = spaced_run(s, n);
+    belt_status st = match_variant(ss, s, n, BELT__AC_PLAIN, NULL, 0, plain_via, err);
+    if (st == BELT_OK)
+        st = scan_leet_spaced(ss, s, n, via, err);
+    if (st == BELT_OK && ss->depth == 1)
+        st = match_variant(ss, s, n, BELT__AC_ROT13, rot13_variant, R_CORE, "rot13", err);
+    if (st == BELT_OK && ss->depth == 1)
+        st = match_variant(ss, s, n, BELT__AC_REVERSED, reversed_variant, R_CORE, "reversed", err);
+    if (st == BELT_OK)
+        st = scan_payloads(ss, text, len, err);
+    if (st == BELT_OK && ss->depth == 1)
+        st = scan_escapes(ss, text, len, err);
+    if (st == BELT_ERR_NOMEM || st == BELT_ERR_TOOBIG)
+        return belt__error_set(err, st, 0, "injection rules: %s", belt_strerror(st));
+    return st;
+}
+
 /* Normalise text and run every variant; recurse into decoded payloads (depth-limited). */
 static belt_status scan_text(struct scan_state *ss, const char *text, size_t len, const char *via,
                              struct belt_error *err)
@@ -752,51 +1017,72 @@ static belt_status scan_text(struct scan_state *ss, const char *text, size_t len
     if (ss->depth >= 3)
         return BELT_OK;
     ss->depth++;
-    struct belt_buf norm, var;
+    struct belt_buf norm;
     belt_buf_init(&norm, 0);
-    belt_buf_init(&var, 0);
     int inv = 0, tags = 0;
-    belt_status st = belt__inject_normalize(text, len, &norm, &inv, &tags);
+    belt_status st = belt_buf_reserve(&norm, len);
+    if (st == BELT_OK)
+        st = belt__inject_normalize(text, len, &norm, &inv, &tags);
     if (ss->depth == 1) {
         ss->res->n_invisible = inv;
         ss->res->n_tags = tags;
     }
-    const char *s = norm.data ? norm.data : "";
-    size_t n = norm.len;
     if (st == BELT_OK)
-        st = match_rules(ss, s, n, 0, 0, via[0] ? via : (tags ? "tags" : ""), err);
-    if (st == BELT_OK && leet_variant(s, n, &var, &st) && st == BELT_OK)
-        st = match_rules(ss, var.data, var.len, R_CORE, 0, via[0] ? via : "leet", err);
-    if (st == BELT_OK) {
-        const char *base = var.len ? var.data : s;
-        size_t bn = var.len ? var.len : n;
-        struct belt_buf sq;
-        belt_buf_init(&sq, 0);
-        if (squeezed_variant(base, bn, &sq, &st) && st == BELT_OK)
-            st = match_rules(ss, sq.data, sq.len, 0, 1, via[0] ? via : "spaced", err);
-        belt_buf_deinit(&sq);
-    }
-    belt_buf_reset(&var);
-    if (st == BELT_OK && ss->depth == 1) {
-        rot13_variant(s, n, &var, &st);
-        if (st == BELT_OK)
-            st = match_rules(ss, var.data ? var.data : "", var.len, R_CORE, 0, "rot13", err);
-        belt_buf_reset(&var);
-        if (st == BELT_OK)
-            reversed_variant(s, n, &var, &st);
-        if (st == BELT_OK)
-            st = match_rules(ss, var.data ? var.data : "", var.len, R_CORE, 0, "reversed", err);
-    }
-    belt_buf_deinit(&var);
+        st = scan_normalized(ss, text, len, norm.data ? norm.data : "", norm.len, via, err);
+    else
+        st = belt__error_set(err, st, 0, "injection rules: %s", belt_strerror(st));
     belt_buf_deinit(&norm);
-    if (st == BELT_OK)
-        st = scan_payloads(ss, text, len, err);
-    if (st == BELT_OK && ss->depth == 1)
-        st = scan_escapes(ss, text, len, err);
     ss->depth--;
-    if (st == BELT_ERR_NOMEM || st == BELT_ERR_TOOBIG)
-        return belt__error_set(err, st, 0, "injection rules: %s", belt_strerror(st));
     return st;
+}
+
+/* Hidden or spelled-out text: tag characters smuggle invisible text; zero-width characters
+ * inside words split trigger phrases; a long run of letters written one by one ("S a y t h a
+ * t y o u ...") hides words from every word-based check. */
+static void score_hidden(struct belt__inject_result *out, enum belt_guard_source src)
+{
+    double hidden = out->n_tags > 0         ? 0.9
+                    : out->n_invisible >= 3 ? 0.4
+                    : out->n_invisible > 0  ? 0.2
+                                            : 0;
+    const char *id = out->n_tags ? "obfuscation.tag_characters" : "obfuscation.invisible";
+    double spaced = out->spaced_run < 8 ? 0 : src == BELT_GUARD_SOURCE_USER ? 0.55 : 0.6;
+    double ws[2] = {hidden, spaced};
+    const char *ids[2] = {id, "obfuscation.spaced_letters"};
+    for (int k = 0; k < 2; k++) {
+        if (ws[k] <= 0)
+            continue;
+        out->score = 1 - (1 - out->score) * (1 - ws[k]);
+        if (ws[k] > out->best_weight) {
+            out->best_weight = ws[k];
+            snprintf(out->best_id, sizeof(out->best_id), "%s", ids[k]);
+            out->best_via[0] = '\0';
+        }
+    }
+}
+
+belt_status belt__inject_rules_score_normalized(const struct belt__inject_rules *r,
+                                                enum belt_guard_source src, const char *text,
+                                                size_t len, const char *norm, size_t norm_len,
+                                                int n_invisible, int n_tags,
+                                                struct belt__inject_result *out,
+                                                struct belt_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    struct scan_state ss;
+    memset(&ss, 0, sizeof(ss));
+    ss.r = r;
+    ss.src = src;
+    ss.res = out;
+    ss.depth = 1;
+    out->n_invisible = n_invisible;
+    out->n_tags = n_tags;
+    belt_status st = scan_normalized(&ss, text, len, norm, norm_len, "", err);
+    pcre2_match_data_free(ss.md);
+    if (st != BELT_OK)
+        return st;
+    score_hidden(out, src);
+    return BELT_OK;
 }
 
 belt_status belt__inject_rules_score(const struct belt__inject_rules *r, enum belt_guard_source src,
@@ -809,27 +1095,10 @@ belt_status belt__inject_rules_score(const struct belt__inject_rules *r, enum be
     ss.r = r;
     ss.src = src;
     ss.res = out;
-    ss.md = pcre2_match_data_create(4, r->gctx);
-    if (!ss.md)
-        return belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     belt_status st = scan_text(&ss, text, len, "", err);
     pcre2_match_data_free(ss.md);
     if (st != BELT_OK)
         return st;
-    /* Hidden characters: tag characters smuggle invisible text; zero-width characters inside
-     * words split trigger phrases. */
-    double hidden = out->n_tags > 0         ? 0.9
-                    : out->n_invisible >= 3 ? 0.4
-                    : out->n_invisible > 0  ? 0.2
-                                            : 0;
-    if (hidden > 0) {
-        out->score = 1 - (1 - out->score) * (1 - hidden);
-        if (hidden > out->best_weight) {
-            out->best_weight = hidden;
-            snprintf(out->best_id, sizeof(out->best_id), "%s",
-                     out->n_tags ? "obfuscation.tag_characters" : "obfuscation.invisible");
-            out->best_via[0] = '\0';
-        }
-    }
+    score_hidden(out, src);
     return BELT_OK;
 }

@@ -3,7 +3,9 @@
  * decoding of encoded payloads (base64, hex, URL/escape sequences, rot13, reversed text), and a
  * table of weighted PCRE2 rules (instruction override, role-play and jailbreak markers, prompt
  * extraction, fake delimiters, output hijacking, exfiltration, instructions addressed to the
- * model inside third-party data). Compiled once, read-only afterwards, thread-safe.
+ * model inside third-party data), run behind a literal prefilter (inject_prefilter.h) so that
+ * PCRE2 only sees the rules whose required words occur. Compiled once, read-only afterwards,
+ * thread-safe.
  */
 #ifndef BELT_GUARD_INJECT_H
 #define BELT_GUARD_INJECT_H
@@ -25,6 +27,7 @@ struct belt__inject_result {
                            "leet", "spaced", "escapes" */
     int n_invisible;    /* zero-width / bidi control characters seen */
     int n_tags;         /* Unicode tag characters seen (hidden ASCII) */
+    int spaced_run;     /* longest run of letters written one by one ("s a y t h a t") */
 };
 
 belt_status belt__inject_rules_new(struct belt__inject_rules **out, struct belt_error *err);
@@ -33,6 +36,21 @@ void belt__inject_rules_free(struct belt__inject_rules *r);
 belt_status belt__inject_rules_score(const struct belt__inject_rules *r, enum belt_guard_source src,
                                      const char *text, size_t len, struct belt__inject_result *out,
                                      struct belt_error *err);
+
+/* The same on text whose normalisation (belt__inject_normalize) the caller already has:
+ * norm[0..norm_len) with its counts of invisible and tag characters. text[0..len) is still
+ * needed for encoded payloads. */
+belt_status belt__inject_rules_score_normalized(const struct belt__inject_rules *r,
+                                                enum belt_guard_source src, const char *text,
+                                                size_t len, const char *norm, size_t norm_len,
+                                                int n_invisible, int n_tags,
+                                                struct belt__inject_result *out,
+                                                struct belt_error *err);
+/* Tests: on = 0 runs every rule on every variant (no literal prefilter, eager decoding), to
+ * prove the prefilter changes no result. Not thread-safe: call before sharing r. */
+void belt__inject_rules_set_prefilter(struct belt__inject_rules *r, int on);
+/* Rules that have required literals (the rest always run); *n_rules = all rules. */
+size_t belt__inject_rules_n_filtered(const struct belt__inject_rules *r, size_t *n_rules);
 
 /* Normalise for matching: Unicode look-alikes (full-width, mathematical alphanumerics,
  * circled letters, common Cyrillic/Greek homoglyphs) folded to ASCII, invisible characters

@@ -555,7 +555,7 @@ belt_status belt_guard_cross_validate(const struct belt_example *ex, size_t n,
             else
                 b.tr[ntr++] = i;
         }
-        double t[3];
+        double t[3] = {0.5, 0.5, 0.5};
         st = inner_thresholds(&cd, b.tr, ntr, p->seed + 1 + f, t, b.m_tmp, b.c_tmp, err);
         if (st == BELT_OK)
             st = train_and_score(&cd, b.tr, ntr, b.te, nte, b.model, b.comb, err);

@@ -149,6 +149,14 @@ belt_status belt_review_add(struct belt_store *st, struct belt_audit *audit,
         belt_buf_init(&d, 0);
         belt_buf_printf(&d, "{\"source\":\"%s\",\"reason\":", item->source);
         belt_buf_append_json_string(&d, item->reason, strlen(item->reason));
+        const char *k[] = {"line", "run_id", "item_id", "station", "route"};
+        const char *v[] = {item->line, item->run_id, item->item_id, item->station, item->route};
+        for (size_t i = 0; i < BELT_ARRAY_LEN(k); i++) {
+            if (!v[i])
+                continue;
+            belt_buf_printf(&d, ",\"%s\":", k[i]);
+            belt_buf_append_json_string(&d, v[i], strlen(v[i]));
+        }
         belt_buf_putc(&d, '}');
         struct belt_audit_event ev = {"review.add", item->source, id, belt_buf_cstr(&d), 0};
         s = belt_audit_append(audit, &ev, NULL, err);

@@ -596,7 +596,15 @@ static belt_status astream_event(void *state, const char *event, const char *dat
 }
 
 const struct belt_provider_ops belt__provider_anthropic = {
-    "anthropic",     "anthropic",     1,
-    anthropic_build, anthropic_parse, astream_new,
-    astream_free,    astream_event,   belt__error_message_generic,
+    "anthropic",
+    "anthropic",
+    1,
+    anthropic_build,
+    anthropic_parse,
+    astream_new,
+    astream_free,
+    astream_event,
+    belt__error_message_generic,
+    NULL, /* answer: remote */
+    0,    /* passthrough: answers are translated */
 };

@@ -19,6 +19,7 @@
 #include "engine/engine.h"
 #include "model/assemble.h"
 #include "model/call.h"
+#include "model/jscan.h"
 #include "model/local.h"
 #include "model/sse.h"
 #include "model/usage.h"
@@ -30,6 +31,16 @@
 #define MAX_ATTEMPTS    64
 #define INLINE_ATTEMPTS 2
 #define MAX_SSE_EVENT   ((size_t)4 << 20)
+/* Recycled call objects per loop. A call is ~3 KB: past glibc's fast sizes, so every fresh
+ * one would make malloc consolidate its fastbins. Sanitised builds do not recycle, so that
+ * use-after-free stays visible. */
+#ifdef BELT_SANITIZED
+#define CALL_POOL_MAX 0
+#else
+#define CALL_POOL_MAX 64
+#endif
+static const size_t call_pool_max = CALL_POOL_MAX;
+#define TRACE_ID_MAX 48
 
 struct belt_call {
     struct belt_loop *l;           /* owner */
@@ -37,15 +48,15 @@ struct belt_call {
     struct belt_call *next_ready;  /* the loop's ready list */
     int queued;                    /* on the ready list */
     /* parameters */
-    char *model_name; /* requested model; owned */
-    char *trace_id;   /* owned, may be NULL */
-    int kind;         /* enum belt_call_kind */
-    json_t *req;      /* request (reference held) */
-    char *raw;        /* its serialisation from the caller, or NULL; owned */
+    char trace_id[TRACE_ID_MAX]; /* copied (truncated), "" when none */
+    int kind;                    /* enum belt_call_kind */
+    json_t *req;                 /* request (reference held) */
+    char *raw;                   /* its serialisation from the caller, or NULL; owned */
     size_t raw_len;
     int stream;        /* stream chunks */
     int retries;       /* -1: per model */
     int use_fallbacks; /* follow fallbacks */
+    int no_tree;       /* the caller needs no answer tree (belt_call_params.no_response_tree) */
     belt_chunk_fn *on_chunk;
     belt_attempt_fn *on_attempt;
     belt_answer_fn *on_answer;
@@ -53,7 +64,7 @@ struct belt_call {
     /* progress */
     int64_t start_us;          /* call start */
     int64_t deadline_us;       /* 0: none */
-    struct event *deadline_ev; /* overall deadline, lazily */
+    struct event *deadline_ev; /* overall deadline, lazily; kept when the object is recycled */
     struct event *backoff_ev;  /* retry timer, lazily */
     struct belt__model *first; /* requested model */
     size_t chain_pos;          /* position in first->chain */
@@ -93,14 +104,20 @@ struct belt_call {
     int http_status;
     char error[512];  /* final error message */
     char *error_body; /* upstream error body, owned */
-    json_t *resp;     /* answer object (owned reference) */
-    char *body;       /* serialised answer; owned */
+    json_t *resp;     /* answer object (owned reference); NULL for a lean answer */
+    int lean;         /* validated, not parsed: the fields below replace resp's */
+    char *lean_strs;  /* owned: id, model, finish_reason, content, each NUL-terminated */
+    const char *lean_id, *lean_model, *lean_finish, *lean_content; /* into lean_strs */
+    size_t lean_content_len;
+    char *body; /* serialised answer; owned */
     size_t body_len;
     int usage_estimated;
     int64_t in_tokens, out_tokens;
     struct belt_lp_acc lp;
     struct belt_prediction pred; /* local models */
     int has_pred;
+    double fixed_cost;        /* in-process answer: recorded cost of the attempt; NAN: priced */
+    int64_t fixed_latency_us; /* in-process answer: recorded latency; -1: measured */
     struct belt_label_prob top[BELT_CLASSIFIER_MAX_TOP_K];
 };
 
@@ -145,7 +162,7 @@ static void call_destroy(struct belt_call *c)
         c->next->prev = c->prev;
     l->n_calls--;
     if (c->deadline_ev)
-        event_free(c->deadline_ev);
+        event_del(c->deadline_ev);
     if (c->backoff_ev)
         event_free(c->backoff_ev);
     if (c->streaming) {
@@ -155,17 +172,51 @@ static void call_destroy(struct belt_call *c)
     if (c->pstate && c->cur && c->cur->ops->stream_free)
         c->cur->ops->stream_free(c->pstate);
     for (size_t i = 0; i < c->n_att; i++)
-        belt_free((char *)c->att[i].error);
+        if (c->att[i].error && c->att[i].error[0]) /* "" is a literal, not a copy */
+            belt_free((char *)c->att[i].error);
     if (c->att != c->inline_att)
         belt_free(c->att);
     json_decref(c->req);
     belt_free(c->raw);
     json_decref(c->resp);
+    belt_free(c->lean_strs);
     belt_free(c->body);
     belt_free(c->error_body);
-    belt_free(c->model_name);
-    belt_free(c->trace_id);
+    if (l->n_free_calls < call_pool_max) {
+        c->next = l->free_calls;
+        l->free_calls = c;
+        l->n_free_calls++;
+        return;
+    }
+    if (c->deadline_ev)
+        event_free(c->deadline_ev);
     belt_free(c);
+}
+
+/* A zeroed call object: a recycled one of this loop (its deadline event kept), or a new one. */
+static struct belt_call *call_alloc(struct belt_loop *l)
+{
+    struct belt_call *c = l->free_calls;
+    if (!c)
+        return belt_calloc(1, sizeof(*c));
+    l->free_calls = c->next;
+    l->n_free_calls--;
+    struct event *deadline = c->deadline_ev;
+    memset(c, 0, sizeof(*c));
+    c->deadline_ev = deadline;
+    return c;
+}
+
+void belt__calls_pool_clear(struct belt_loop *l)
+{
+    while (l->free_calls) {
+        struct belt_call *c = l->free_calls;
+        l->free_calls = c->next;
+        if (c->deadline_ev)
+            event_free(c->deadline_ev);
+        belt_free(c);
+    }
+    l->n_free_calls = 0;
 }
 
 /* ---- the answer --------------------------------------------------------------------------- */
@@ -186,16 +237,24 @@ static void fill_answer(const struct belt_call *c, struct belt_answer *a)
     a->model = m->name;
     a->deployment = c->dep ? c->dep->name : m->name;
     a->provider = m->ops ? m->ops->name : belt__provider_names[m->cfg->provider];
-    const json_t *ch0 = json_array_get(json_object_get(c->resp, "choices"), 0);
-    const json_t *msg = json_object_get(ch0, "message");
-    a->response_model = str_or_empty(belt_json_str(c->resp, "model"));
-    a->response_id = str_or_empty(belt_json_str(c->resp, "id"));
-    const json_t *content = json_object_get(msg, "content");
-    a->content = json_is_string(content) ? json_string_value(content) : "";
-    a->content_len = json_is_string(content) ? json_string_length(content) : 0;
-    a->finish_reason = str_or_empty(belt_json_str(ch0, "finish_reason"));
-    a->tool_calls = json_object_get(msg, "tool_calls");
-    a->response = c->resp;
+    if (c->lean) {
+        a->response_model = c->lean_model;
+        a->response_id = c->lean_id;
+        a->content = c->lean_content;
+        a->content_len = c->lean_content_len;
+        a->finish_reason = c->lean_finish;
+    } else {
+        const json_t *ch0 = json_array_get(json_object_get(c->resp, "choices"), 0);
+        const json_t *msg = json_object_get(ch0, "message");
+        a->response_model = str_or_empty(belt_json_str(c->resp, "model"));
+        a->response_id = str_or_empty(belt_json_str(c->resp, "id"));
+        const json_t *content = json_object_get(msg, "content");
+        a->content = json_is_string(content) ? json_string_value(content) : "";
+        a->content_len = json_is_string(content) ? json_string_length(content) : 0;
+        a->finish_reason = str_or_empty(belt_json_str(ch0, "finish_reason"));
+        a->tool_calls = json_object_get(msg, "tool_calls");
+        a->response = c->resp;
+    }
     a->body = c->body ? c->body : "";
     a->body_len = c->body_len;
     a->confidence = -1;
@@ -213,7 +272,7 @@ static void fill_answer(const struct belt_call *c, struct belt_answer *a)
     a->output_tokens = c->out_tokens;
     a->usage_estimated = c->usage_estimated;
     a->cost_usd = c->total_cost;
-    a->latency_us = belt_now_us() - c->start_us;
+    a->latency_us = c->fixed_latency_us >= 0 ? c->fixed_latency_us : belt_now_us() - c->start_us;
     a->ttft_us = c->first_chunk_us ? c->first_chunk_us - c->start_us : 0;
     a->stream = c->stream;
     a->attempts = c->att;
@@ -307,7 +366,9 @@ static void record_attempt(struct belt_call *c, belt_status st, int http, const 
                            int64_t in, int64_t out)
 {
     struct belt_attempt *a = new_attempt(c);
-    int64_t lat = c->attempt_start_us ? belt_now_us() - c->attempt_start_us : 0;
+    int64_t lat = c->fixed_latency_us >= 0 ? c->fixed_latency_us
+                  : c->attempt_start_us    ? belt_now_us() - c->attempt_start_us
+                                           : 0;
     struct belt_model_counters *mc = &c->l->shard->models[c->cur->index];
     BELT_METRIC_ADD(mc->attempts, 1);
     if (st != BELT_OK)
@@ -331,8 +392,9 @@ static void record_attempt(struct belt_call *c, belt_status st, int http, const 
             belt__deployment_record(c->dep, belt__outcome_is_failure(st, http), belt_now_us());
         c->dep_probe = 0;
     }
-    double cost =
-        belt__cost_usd(c->cur->cfg->price.input_per_m, c->cur->cfg->price.output_per_m, in, out);
+    double cost = !isnan(c->fixed_cost) ? c->fixed_cost
+                                        : belt__cost_usd(c->cur->cfg->price.input_per_m,
+                                                         c->cur->cfg->price.output_per_m, in, out);
     c->total_cost += cost;
     BELT_METRIC_ADD(mc->input_tokens, (uint64_t)in);
     BELT_METRIC_ADD(mc->output_tokens, (uint64_t)out);
@@ -341,7 +403,7 @@ static void record_attempt(struct belt_call *c, belt_status st, int http, const 
         return; /* out of memory: the attempt is not listed, the call goes on */
     a->status = st;
     a->http_status = http;
-    a->error = belt_strdup(str_or_empty(error));
+    a->error = error && *error ? belt_strdup(error) : "";
     a->latency_us = lat;
     a->input_tokens = in;
     a->output_tokens = out;
@@ -506,12 +568,18 @@ static void settle_usage(struct belt_call *c, int has_usage, int64_t in, int64_t
 static void succeed(struct belt_call *c)
 {
     int64_t in = 0, out = 0;
-    int has = c->streaming ? c->as.has_usage : belt__usage_read(c->resp, &in, &out);
+    int has = c->streaming ? c->as.has_usage
+              : c->lean    ? 1 /* lean answers have usage: read by lean_answer */
+                           : belt__usage_read(c->resp, &in, &out);
+    if (c->lean) {
+        in = c->in_tokens;
+        out = c->out_tokens;
+    }
     if (c->streaming) {
         in = c->as.input_tokens;
         out = c->as.output_tokens;
     }
-    if (c->kind == BELT_CALL_CHAT && !c->has_pred) {
+    if (c->kind == BELT_CALL_CHAT && !c->has_pred && !c->lean) {
         const json_t *ch0 = json_array_get(json_object_get(c->resp, "choices"), 0);
         belt__lp_add(&c->lp, json_object_get(ch0, "logprobs"));
     }
@@ -527,7 +595,8 @@ static void succeed(struct belt_call *c)
         finish(c, BELT_OK, 200, NULL);
 }
 
-/* Local (in-process) model: classify now; streamed requests get the answer as chunks. */
+/* In-process model (local classifier, replay): answer now; streamed requests get the answer
+ * as chunks. */
 static void emit_local_stream(struct belt_call *c);
 
 static void attempt_local(struct belt_call *c)
@@ -535,11 +604,15 @@ static void attempt_local(struct belt_call *c)
     struct belt_error err = {0};
     c->attempt_start_us = belt_now_us();
     json_t *resp = NULL;
-    belt_status st =
-        c->kind == BELT_CALL_CHAT
-            ? belt__local_answer(c->cur, c->req, &resp, &c->pred, &err)
-            : belt__error_set(&err, BELT_ERR_UNSUPPORTED, 0,
-                              "model %s (local) does not offer embeddings", c->cur->name);
+    struct belt__inproc_result res;
+    memset(&res, 0, sizeof(res));
+    res.cost_usd = NAN;
+    res.latency_us = -1;
+    belt_status st = c->kind == BELT_CALL_CHAT
+                         ? c->cur->ops->answer(c->cur, c->req, &resp, &res, &err)
+                         : belt__error_set(&err, BELT_ERR_UNSUPPORTED, 0,
+                                           "model %s (%s) does not offer embeddings", c->cur->name,
+                                           c->cur->ops->name);
     if (st != BELT_OK) {
         record_attempt(c, st, 0, err.msg, 0, 0);
         if (st == BELT_ERR_UNSUPPORTED)
@@ -548,9 +621,14 @@ static void attempt_local(struct belt_call *c)
             finish(c, st, gateway_status(st, 0), "%s", err.msg);
         return;
     }
-    c->has_pred = 1;
-    for (int i = 0; i < c->pred.n_top; i++)
-        c->top[i] = c->pred.top[i];
+    c->fixed_cost = res.cost_usd;
+    c->fixed_latency_us = res.latency_us;
+    if (res.has_pred) {
+        c->pred = res.pred;
+        c->has_pred = 1;
+        for (int i = 0; i < c->pred.n_top; i++)
+            c->top[i] = c->pred.top[i];
+    }
     c->resp = resp;
     if (c->stream)
         emit_local_stream(c);
@@ -631,7 +709,11 @@ static void emit_local_stream(struct belt_call *c)
     c->streaming = 1;
     const char *id = belt_json_str(c->resp, "id");
     json_int_t created = (json_int_t)belt_json_int(c->resp, "created", 0);
-    const char *label = c->pred.label;
+    const json_t *msg0 =
+        json_object_get(json_array_get(json_object_get(c->resp, "choices"), 0), "message");
+    const char *label = c->has_pred ? c->pred.label : belt_json_str(msg0, "content");
+    if (!label)
+        label = "";
     json_t *chunks[2];
     chunks[0] =
         json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:n, s:n}], s:O}", "id", id,
@@ -650,6 +732,39 @@ static void emit_local_stream(struct belt_call *c)
 }
 
 /* ---- one HTTP attempt --------------------------------------------------------------------- */
+
+/* A verbatim answer that needs no tree: validate it, take the few fields the answer shows
+ * (jscan.h), keep the bytes. 0 when a tree is needed after all (or the scan is unsure, or the
+ * body is invalid: jansson then words the error), with nothing changed. */
+static int lean_answer(struct belt_call *c, const char *body, size_t len)
+{
+    struct belt__jscan_answer s;
+    if (!belt__jscan_answer(body, len, &s) || s.needs_tree || !s.has_usage ||
+        !(c->kind == BELT_CALL_EMBEDDINGS ? s.data_array : s.choices_array))
+        return 0;
+    char *strs = belt_malloc(s.id.n + s.model.n + s.finish_reason.n + s.content.n + 4);
+    char *copy = strs ? belt_strndup(body, len) : NULL;
+    if (!copy) {
+        belt_free(strs);
+        return 0; /* the tree path reports the lack of memory */
+    }
+    char *o = strs;
+    c->lean_id = o;
+    o += belt__jscan_unescape(&s.id, o) + 1;
+    c->lean_model = o;
+    o += belt__jscan_unescape(&s.model, o) + 1;
+    c->lean_finish = o;
+    o += belt__jscan_unescape(&s.finish_reason, o) + 1;
+    c->lean_content = o;
+    c->lean_content_len = belt__jscan_unescape(&s.content, o);
+    c->lean_strs = strs;
+    c->lean = 1;
+    c->body = copy;
+    c->body_len = len;
+    c->in_tokens = s.prompt_tokens;
+    c->out_tokens = s.completion_tokens;
+    return 1;
+}
 
 static void attempt_done_ok(struct belt_call *c, const struct belt_xfer_result *r)
 {
@@ -677,6 +792,10 @@ static void attempt_done_ok(struct belt_call *c, const struct belt_xfer_result *
             finish(c, BELT_ERR_NOMEM, 500, "out of memory");
             return;
         }
+        succeed(c);
+        return;
+    }
+    if (c->no_tree && c->cur->ops->passthrough && lean_answer(c, r->body, r->body_len)) {
         succeed(c);
         return;
     }
@@ -917,7 +1036,7 @@ belt_status belt_call_start(struct belt_loop *l, const struct belt_call_params *
     belt_status st = check_params(l, p, &m, err);
     if (st != BELT_OK)
         return st;
-    struct belt_call *c = belt_calloc(1, sizeof(*c));
+    struct belt_call *c = call_alloc(l);
     if (!c)
         return belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     c->l = l;
@@ -925,6 +1044,7 @@ belt_status belt_call_start(struct belt_loop *l, const struct belt_call_params *
     c->stream = p->stream;
     c->retries = p->retries;
     c->use_fallbacks = p->fallbacks;
+    c->no_tree = p->no_response_tree;
     c->on_chunk = p->on_chunk;
     c->on_attempt = p->on_attempt;
     c->on_answer = p->on_answer;
@@ -935,13 +1055,18 @@ belt_status belt_call_start(struct belt_loop *l, const struct belt_call_params *
     c->att = c->inline_att;
     c->cap_att = INLINE_ATTEMPTS;
     c->start_us = belt_now_us();
-    c->model_name = belt_strdup(p->model);
-    c->trace_id = p->trace_id ? belt_strdup(p->trace_id) : NULL;
-    st = c->model_name ? take_request(c, p, err)
-                       : belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
+    c->fixed_cost = NAN;
+    c->fixed_latency_us = -1;
+    if (p->trace_id) {
+        size_t n = BELT_MIN(strlen(p->trace_id), sizeof(c->trace_id) - 1);
+        memcpy(c->trace_id, p->trace_id, n);
+        c->trace_id[n] = '\0';
+    }
+    st = take_request(c, p, err);
     if (st == BELT_OK && p->timeout_ms > 0) {
         c->deadline_us = c->start_us + p->timeout_ms * 1000;
-        c->deadline_ev = evtimer_new(l->base, on_deadline, c);
+        if (!c->deadline_ev) /* a recycled object keeps its timer (same loop, same object) */
+            c->deadline_ev = evtimer_new(l->base, on_deadline, c);
         struct timeval tv = {(time_t)(p->timeout_ms / 1000),
                              (suseconds_t)((p->timeout_ms % 1000) * 1000)};
         if (!c->deadline_ev || evtimer_add(c->deadline_ev, &tv) != 0)

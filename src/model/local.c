@@ -103,6 +103,14 @@ belt_status belt__local_answer(const struct belt__model *m, const json_t *reques
     return BELT_OK;
 }
 
+static belt_status local_answer_op(const struct belt__model *m, const json_t *request, json_t **out,
+                                   struct belt__inproc_result *res, struct belt_error *err)
+{
+    belt_status st = belt__local_answer(m, request, out, &res->pred, err);
+    res->has_pred = st == BELT_OK;
+    return st;
+}
+
 const struct belt_provider_ops belt__provider_local = {
-    "local", "belt.local", 0, NULL, NULL, NULL, NULL, NULL, NULL,
+    "local", "belt.local", 0, NULL, NULL, NULL, NULL, NULL, NULL, local_answer_op, 0,
 };

@@ -11,6 +11,7 @@
 
 #include "model/local.h"
 #include "model/model.h"
+#include "model/replay.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -29,6 +30,8 @@ static const struct belt_provider_ops *ops_for(int provider)
         return &belt__provider_anthropic;
     case BELT_PROVIDER_LOCAL:
         return &belt__provider_local;
+    case BELT_PROVIDER_REPLAY:
+        return &belt__provider_replay;
     default:
         return NULL;
     }
@@ -145,7 +148,7 @@ static void deployment_free(struct belt__deployment *d)
 }
 
 static belt_status build_model(const struct belt_config *cfg, size_t idx, struct belt__model *m,
-                               struct belt_error *err)
+                               const struct belt__models *built, struct belt_error *err)
 {
     const struct belt_cfg_model *cm = &cfg->models.v[idx];
     m->cfg = cm;
@@ -162,9 +165,11 @@ static belt_status build_model(const struct belt_config *cfg, size_t idx, struct
             m->chain[m->n_chain++] = (size_t)(f - cfg->models.v);
     }
     if (!m->ops)
-        return BELT_OK; /* replay/human: served by other layers; calls report unsupported */
+        return BELT_OK; /* human: served by the route layer; calls report unsupported */
     if (cm->provider == BELT_PROVIDER_LOCAL)
         return belt__local_open(cm, &m->local, err);
+    if (cm->provider == BELT_PROVIDER_REPLAY)
+        return belt__replay_model_open(cm, built, &m->replay, err);
     size_t n = cm->n_deployments ? cm->n_deployments : 1;
     m->deps = belt_calloc(n, sizeof(*m->deps));
     if (!m->deps)
@@ -189,7 +194,7 @@ belt_status belt__models_build(const struct belt_config *cfg, struct belt__model
         return belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     for (size_t i = 0; i < n; i++) {
         out->n++;
-        belt_status st = build_model(cfg, i, &out->v[i], err);
+        belt_status st = build_model(cfg, i, &out->v[i], out, err);
         if (st != BELT_OK) {
             belt__models_free(out);
             return st;
@@ -209,6 +214,7 @@ void belt__models_free(struct belt__models *ms)
         belt_free(m->deps);
         belt_free(m->chain);
         belt__local_close(m->local);
+        belt__replay_model_close(m->replay);
     }
     BELT_FREE(ms->v);
     ms->n = 0;

@@ -44,6 +44,7 @@ struct belt__model {
     size_t *chain;                       /* owned: this model then its fallbacks (indices) */
     size_t n_chain;                      /* count, >= 1 */
     void *local;                         /* local provider state (classifier), owned */
+    void *replay;                        /* replay provider state (model/replay.c), owned */
 };
 
 struct belt__models {

@@ -175,4 +175,6 @@ const struct belt_provider_ops belt__provider_openai = {
     openai_stream_free,
     openai_stream_event,
     belt__error_message_generic,
+    NULL, /* answer: remote */
+    1,    /* passthrough */
 };

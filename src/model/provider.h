@@ -3,7 +3,8 @@
  * request into its own wire request, and its answers (whole or streamed) back into OpenAI form.
  * The call machinery (call.c) does the I/O, retries and fallbacks; a provider only translates,
  * so every function here is pure and unit-testable. Providers: openai.c (any OpenAI-compatible
- * endpoint), anthropic.c (Messages API), local.c (in-process classifier, no HTTP).
+ * endpoint), anthropic.c (Messages API), local.c (in-process classifier, no HTTP), replay.c
+ * (recorded outcomes, no HTTP).
  *
  * Thread rule: the ops tables are static const and every function is reentrant.
  */
@@ -23,6 +24,14 @@ struct belt__deployment;
  * `chunk` is borrowed for the call. `raw` is its serialisation when the upstream's bytes are
  * already in OpenAI form (pass-through), else NULL. Non-OK stops the stream with that status. */
 typedef belt_status belt_emit_fn(void *ud, const json_t *chunk, const char *raw, size_t raw_len);
+
+/* What an in-process provider reports besides its OpenAI-form response. */
+struct belt__inproc_result {
+    struct belt_prediction pred; /* a classifier's prediction (labels borrowed from the model) */
+    int has_pred;                /* 1: pred is set */
+    double cost_usd;             /* recorded cost replacing the price-based one; NAN: none */
+    int64_t latency_us;          /* recorded latency replacing the measured one; -1: none */
+};
 
 struct belt_provider_ops {
     const char *name;          /* config value of `provider:` */
@@ -53,11 +62,20 @@ struct belt_provider_ops {
                                 belt_emit_fn *emit, void *ud, int *done, struct belt_error *err);
     /* The human-readable message of an upstream error body ("" when none), into out. */
     void (*error_message)(const char *body, size_t len, char *out, size_t cap);
+    /* In-process providers (remote == 0): answer a chat request now. *out (owned by the caller)
+     * is the OpenAI-form chat.completion; res is zeroed by the caller with cost_usd NAN and
+     * latency_us -1. Errors name what is wrong (BELT_ERR_INVALID, BELT_ERR_NOTFOUND, ...). */
+    belt_status (*answer)(const struct belt__model *m, const json_t *request, json_t **out,
+                          struct belt__inproc_result *res, struct belt_error *err);
+    /* 1: parse always answers with the upstream's bytes verbatim (an OpenAI-form body is its
+     * own answer), so a caller that needs no tree may only validate them (jscan.h) */
+    int passthrough;
 };
 
 extern const struct belt_provider_ops belt__provider_openai;
 extern const struct belt_provider_ops belt__provider_anthropic;
 extern const struct belt_provider_ops belt__provider_local;
+extern const struct belt_provider_ops belt__provider_replay;
 
 /* The message of an OpenAI-style error body {"error": {"message": ...}} or {"message": ...}
  * (also Anthropic's {"type":"error","error":{...}}), else the body's first bytes, into out. */

@@ -179,6 +179,7 @@ void belt__accept_deinit(struct belt__accept *c)
     BELT_FREE(c->labels);
     c->n_labels = 0;
     BELT_FREE(c->model_name);
+    BELT_FREE(c->prompt);
     BELT_FREE(c->pattern);
     if (c->re)
         pcre2_code_free(c->re);

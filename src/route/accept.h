@@ -116,6 +116,8 @@ struct belt__accept {
     int min_agree;      /* SAMPLES: how many must equal the tier's answer */
     unsigned normalize; /* SAMPLES, PEER, LABELS: BELT__NORM_* flags */
     char *model_name;   /* PEER, VERIFIER: the other model's name (owned) */
+    char *prompt;       /* VERIFIER: prompt template with {task} and {answer}, or NULL for the
+                           built-in one (route/exec_calls.c) (owned) */
     size_t model;       /* PEER, VERIFIER: its index in the models: section (resolved) */
     char **labels;      /* LABELS: the allowed labels, normalised (owned) */
     size_t n_labels;    /* LABELS: count; 0 with from_model = the model's own label set */

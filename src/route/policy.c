@@ -61,6 +61,7 @@ static void push_step(struct belt__route_run *run, enum belt__step_event ev, siz
     struct belt__route_step *s = &run->steps[run->n_steps++];
     s->event = ev;
     s->route = run->depth ? run->frames[run->depth - 1].route : run->entry_route;
+    s->depth = run->depth ? (int)run->depth - 1 : 0;
     s->tier = tier;
     s->model = model;
     s->confidence = conf;
@@ -436,9 +437,12 @@ static int start_slot(struct belt__route_run *run, struct belt__route_frame *f,
 {
     const struct belt_cfg_target *t = current_target(run, f);
     const struct belt_cfg_route *r = route_of(run, f->route);
-    if (t->kind == BELT_TARGET_HUMAN) {
-        push_step(run, BELT__EV_HUMAN, f->pos, BELT__ROUTE_NONE, NAN, 0,
-                  "escalated to a person: returned as escalated-unresolved%s",
+    int person_model = t->kind == BELT_TARGET_MODEL &&
+                       run->env->cfg->models.v[t->index].provider == BELT_PROVIDER_HUMAN;
+    if (t->kind == BELT_TARGET_HUMAN || person_model) {
+        push_step(run, BELT__EV_HUMAN, f->pos, person_model ? t->index : BELT__ROUTE_NONE, NAN, 0,
+                  "escalated to a person%s%s: returned as escalated-unresolved%s",
+                  person_model ? " via " : "", person_model ? t->name : "",
                   f->best ? " with the best answer so far" : "");
         finish(run, BELT__OUT_UNRESOLVED, f->best, f->best_model);
         return ADV_CONTINUE;
@@ -544,6 +548,14 @@ static int advance(struct belt__route_run *run, struct belt__route_action *act)
     }
     case ST_GOT_CHILD: {
         const struct belt_cfg_target *t = current_target(run, f);
+        const struct belt_cfg_route *r = route_of(run, f->route);
+        if (r->kind != BELT_ROUTE_CASCADE && r->kind != BELT_ROUTE_LEARNED &&
+            (f->child_outcome == BELT__OUT_UNRESOLVED || f->child_outcome == BELT__OUT_BUDGET)) {
+            /* a person or the budget decided inside the route this one sends to: not an error
+             * to fall back from; the outcome and its best answer pass up unchanged */
+            finish(run, f->child_outcome, f->fed, f->ans_model);
+            return ADV_CONTINUE;
+        }
         char why[176];
         snprintf(why, sizeof(why), "route %s: %s", t->name,
                  belt__route_outcome_names[f->child_outcome]);

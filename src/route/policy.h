@@ -19,7 +19,8 @@
  * It handles every policy (fixed, fallback, balance, cascade, rules, learned), nested routes,
  * accept conditions that need further calls (samples, a peer model, a verifier), budgets
  * (a tier whose estimated cost or latency would break the budget is skipped, and the trace says
- * so), and human tiers (the task stops as escalated-unresolved with the best answer so far).
+ * so), and human tiers — `human: true`, or a model whose provider is `human` — (the task stops
+ * as escalated-unresolved with the best answer so far).
  * Every decision is appended to run.steps with its reason — what traces record.
  *
  * Thread rule: a run is used by one thread; the configuration and routers it reads are shared
@@ -91,6 +92,7 @@ extern const char *const belt__step_event_names[];
 struct belt__route_step {
     enum belt__step_event event; /* what happened */
     size_t route;                /* route index */
+    int depth;                   /* frame depth of that route (0: the entry route) */
     size_t tier;                 /* tier / position within the route, or BELT__ROUTE_NONE */
     size_t model;                /* model involved, or BELT__ROUTE_NONE */
     double confidence;           /* the answer's confidence, NAN if none */

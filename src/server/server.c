@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -208,6 +209,7 @@ static belt_status loop_init(struct belt_server *s, struct srv_loop *sl, int fd,
     const struct belt_cfg_server *c = s->cfg;
     sl->s = s;
     sl->stop_pipe[0] = sl->stop_pipe[1] = -1;
+    sl->mb.fd = -1;
     /* the changelist coalesces the many interest changes of one loop turn (evhttp toggling
      * read/write, curl moving a socket from out to in to idle) into one epoll_ctl per fd */
     struct event_config *ec = event_config_new();
@@ -246,12 +248,21 @@ static belt_status loop_init(struct belt_server *s, struct srv_loop *sl, int fd,
         close(fd);
         return belt__error_set(err, BELT_ERR_IO, errno, "cannot accept on the listening socket");
     }
+    belt_status st = belt__srv_mailbox_init(sl, err);
+    if (st != BELT_OK)
+        return st;
+    size_t n_routes = belt_engine_config(s->e)->routes.n;
+    sl->routes = n_routes ? belt_calloc(n_routes, sizeof(*sl->routes)) : NULL;
+    if (n_routes && !sl->routes)
+        return belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     return belt_loop_new(s->e, sl->base, &sl->loop, err);
 }
 
 static void loop_deinit(struct srv_loop *sl)
 {
-    belt_loop_free(sl->loop); /* cancels calls still running: their answers free requests */
+    sl->torn_down = 1;
+    belt_loop_free(sl->loop);     /* cancels calls still running: their answers free requests */
+    belt__srv_mailbox_deinit(sl); /* store tasks that came back: their requests are freed */
     if (sl->http)
         evhttp_free(sl->http);
     if (sl->stop_ev)
@@ -263,6 +274,7 @@ static void loop_deinit(struct srv_loop *sl)
             close(sl->stop_pipe[i]);
     if (sl->base)
         event_base_free(sl->base);
+    belt_free(sl->routes);
 }
 
 /* ---- public API --------------------------------------------------------------------------- */
@@ -287,6 +299,7 @@ belt_status belt_server_new(struct belt_engine *e, const struct belt_server_para
     s->e = e;
     s->cfg = &e->cfg->server;
     snprintf(s->server_header, sizeof(s->server_header), "belt/%s", belt_version());
+    s->no_watch = getenv("BELT_NO_WATCH") != NULL; /* read once: getenv scans the environment */
     int n = p->threads > 0 ? p->threads : (int)s->cfg->threads;
     if (n <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -296,6 +309,8 @@ belt_status belt_server_new(struct belt_engine *e, const struct belt_server_para
     s->loops = belt_calloc((size_t)n, sizeof(*s->loops));
     int *fds = belt_calloc((size_t)n, sizeof(int));
     belt_status st = s->loops && fds ? BELT_OK : belt__error_set(err, BELT_ERR_NOMEM, 0, "oom");
+    if (st == BELT_OK)
+        st = belt__srv_gov_init(s, &s->gov, err);
     if (st == BELT_OK) {
         for (int i = 0; i < n; i++)
             fds[i] = -1;
@@ -303,12 +318,16 @@ belt_status belt_server_new(struct belt_engine *e, const struct belt_server_para
     }
     for (int i = 0; i < n && s->loops; i++) {
         s->loops[i].index = i;
+        s->loops[i].mb.fd = -1;
+        s->loops[i].stop_pipe[0] = s->loops[i].stop_pipe[1] = -1;
         if (st == BELT_OK)
             st = loop_init(s, &s->loops[i], fds[i], err);
         else if (fds && fds[i] >= 0)
             close(fds[i]);
     }
     belt_free(fds);
+    if (st == BELT_OK)
+        st = belt__srv_gov_start(s, err);
     if (st != BELT_OK) {
         belt_server_free(s);
         return st;
@@ -376,8 +395,11 @@ void belt_server_free(struct belt_server *s)
 {
     if (!s)
         return;
+    if (belt__srv_gov_quiesce(&s->gov, 30000))
+        BELT_LOG_E("shutdown: store tasks still pending after 30 s; their requests are leaked");
     for (int i = 0; s->loops && i < s->n_loops; i++)
         loop_deinit(&s->loops[i]);
+    belt__srv_gov_free(&s->gov); /* after the loops: their last answers queue audit events */
     belt_free(s->loops);
     belt_free(s);
 }

@@ -20,8 +20,10 @@ void belt__trace_rec_free(struct belt_trace_rec *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_steps; i++)
+    for (size_t i = 0; i < r->n_steps; i++) {
         belt_free(r->steps[i].error);
+        belt_free(r->steps[i].note);
+    }
     belt_free(r->error);
     belt_free(r->attrs);
     belt_free(r);
@@ -79,7 +81,7 @@ static belt_status insert_steps(struct belt_writer_ctx *ctx, const struct belt_t
         if (s->http_status)
             sqlite3_bind_int(q, 7, s->http_status);
         bind_text(q, 8, s->error);
-        bind_text(q, 9, s->reason);
+        bind_text(q, 9, s->note ? s->note : s->reason);
         if (s->confidence >= 0)
             sqlite3_bind_double(q, 10, s->confidence);
         sqlite3_bind_int64(q, 11, s->input_tokens);

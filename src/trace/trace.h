@@ -28,6 +28,8 @@ struct belt_trace_step_rec {
     int http_status;        /* 0: none */
     char *error;            /* owned, may be NULL */
     const char *reason;     /* static: first | retry | fallback | ... */
+    char *note;             /* owned, may be NULL: a free-text reason stored instead of reason
+                               (route decisions: "confidence 0.62 < 0.9") */
     double confidence;      /* < 0: none */
     int64_t input_tokens;
     int64_t output_tokens;
@@ -42,7 +44,8 @@ struct belt_trace_rec {
     const char *kind;          /* static: chat | embeddings | ... */
     const char *route;         /* borrowed, may be NULL */
     const char *model;         /* borrowed, may be NULL */
-    const char *key_id;        /* borrowed, may be NULL */
+    const char *key_id;        /* borrowed, may be NULL (may point at key_buf) */
+    char key_buf[32];          /* storage for a key id that is not engine-owned (gateway) */
     const char *status;        /* static: ok | error | cancelled | ... */
     int http_status;
     char *error; /* owned, may be NULL */

@@ -47,7 +47,7 @@ struct belt_writer_params belt__writer_default_params(void)
     memset(&p, 0, sizeof(p));
     p.max_queue = 100000;
     p.max_batch = 1000;
-    p.max_delay_ms = 50;
+    p.max_delay_ms = 10;
     p.busy_timeout_ms = 5000;
     return p;
 }
@@ -114,7 +114,7 @@ static struct belt_write_job *take_batch(struct belt_writer *w, size_t *n_out)
 /* Run one batch in a transaction; returns how many jobs failed. */
 static size_t run_batch(struct belt_writer *w, struct belt_write_job *jobs)
 {
-    struct belt_writer_ctx ctx = {w, belt__store_db(w->st)};
+    struct belt_writer_ctx ctx = {w, belt__store_db(w->st), w->st};
     struct belt_error err;
     size_t failed = 0;
     int in_tx = belt__store_begin(w->st, &err) == BELT_OK;
@@ -122,7 +122,17 @@ static size_t run_batch(struct belt_writer *w, struct belt_write_job *jobs)
         BELT_LOG_E("store writer: %s", err.msg);
     for (struct belt_write_job *j = jobs; j;) {
         struct belt_write_job *next = j->next;
-        if (in_tx && j->run(&ctx, j) != BELT_OK)
+        if (j->flags & BELT_WRITE_OWN_TX) { /* outside the batch: commit, run, begin again */
+            if (in_tx && belt__store_commit(w->st, &err) != BELT_OK) {
+                BELT_LOG_E("store writer: commit failed: %s", err.msg);
+                belt__store_rollback(w->st);
+            }
+            if (j->run(&ctx, j) != BELT_OK)
+                failed++;
+            in_tx = belt__store_begin(w->st, &err) == BELT_OK;
+            if (!in_tx)
+                BELT_LOG_E("store writer: %s", err.msg);
+        } else if (in_tx && j->run(&ctx, j) != BELT_OK)
             failed++;
         else if (!in_tx)
             failed++;
@@ -190,7 +200,7 @@ belt_status belt__writer_new(const struct belt_writer_params *p, struct belt_wri
         return st;
     }
     /* the writer appends: a small page cache is enough and keeps the gateway's RSS low */
-    belt__store_exec(w->st, "PRAGMA cache_size=-1024", NULL);
+    belt__store_exec(w->st, "PRAGMA cache_size=-512", NULL);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->done, NULL);
@@ -241,7 +251,10 @@ int belt__writer_submit(struct belt_writer *w, struct belt_write_job *job)
     w->depth++;
     w->seq_queued++;
     w->stats.queued++;
-    if (w->depth == 1 || w->depth == w->p.max_batch)
+    if (job->flags & BELT_WRITE_URGENT) {
+        w->urgent = 1;
+        pthread_cond_signal(&w->wake);
+    } else if (w->depth == 1 || w->depth == w->p.max_batch)
         pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     return 0;

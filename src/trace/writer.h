@@ -24,6 +24,7 @@ struct belt_write_job;
 struct belt_writer_ctx {
     struct belt_writer *w; /* the writer */
     sqlite3 *db;           /* its connection */
+    struct belt_store *st; /* the same connection as a store (for modules' store functions) */
 };
 /* The cached, reset statement for `sql` (a string with static storage: the pointer is the
  * key). NULL on a prepare error (logged). */
@@ -35,10 +36,21 @@ typedef belt_status belt_write_run_fn(struct belt_writer_ctx *ctx, struct belt_w
 /* Release the job (after it ran, or when it is dropped). */
 typedef void belt_write_release_fn(struct belt_write_job *job);
 
+/* Job flags. */
+enum {
+    /* Run outside the batch transaction (the writer commits what came before, runs the job in
+     * autocommit mode, then opens a new transaction): for jobs that open their own
+     * transactions or write through another connection. */
+    BELT_WRITE_OWN_TX = 1u << 0,
+    /* Someone waits for this job (a request): start the batch now instead of letting it fill. */
+    BELT_WRITE_URGENT = 1u << 1
+};
+
 struct belt_write_job {
     struct belt_write_job *next;    /* queue link (the writer's) */
     belt_write_run_fn *run;         /* what to do */
     belt_write_release_fn *release; /* how to free */
+    unsigned flags;                 /* BELT_WRITE_* (0 for a plain job) */
 };
 
 struct belt_writer_params {

@@ -2,13 +2,15 @@
  * upstream.c — libcurl multi_socket on a libevent loop (see upstream.h). The classic pairing:
  * curl tells us which sockets to watch (socket callback) and when to wake it (timer callback);
  * libevent tells curl when a socket is ready; finished transfers are collected with
- * curl_multi_info_read after every curl_multi_socket_action. Easy handles are recycled through
- * a small free list so steady traffic does not allocate them.
+ * curl_multi_info_read after every curl_multi_socket_action. Transfers are recycled through a
+ * free list together with their easy handle (whose per-handle options are set once) and their
+ * response buffer, so steady traffic allocates neither.
  */
 #include "belt_config.h"
 
 #include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -18,19 +20,21 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#define FREE_EASY_MAX 256
+#define FREE_XFER_MAX 64                 /* recycled transfers per loop */
+#define KEEP_RESP_MAX ((size_t)64 << 10) /* larger response buffers are not kept */
 
 struct belt_upstream {
-    struct event_base *base;        /* borrowed */
-    CURLM *multi;                   /* owned */
-    struct event *timer;            /* curl's timeout */
-    struct event *reap_ev;          /* frees transfers cancelled inside curl callbacks */
-    struct belt_xfer *reap;         /* list of transfers waiting to be freed */
-    struct belt_xfer *active;       /* doubly linked list of running transfers */
-    size_t n_active;                /* transfers running */
-    int in_curl;                    /* depth of curl_multi_socket_action calls */
-    CURL *free_easy[FREE_EASY_MAX]; /* recycled easy handles */
-    size_t n_free;                  /* entries used */
+    struct event_base *base;      /* borrowed */
+    CURLM *multi;                 /* owned */
+    struct event *timer;          /* curl's timeout */
+    struct event *reap_ev;        /* frees transfers cancelled inside curl callbacks */
+    struct belt_xfer *reap;       /* list of transfers waiting to be freed */
+    struct belt_xfer *active;     /* doubly linked list of running transfers */
+    size_t n_active;              /* transfers running */
+    int in_curl;                  /* depth of curl_multi_socket_action calls */
+    struct belt_xfer *free_xfers; /* recycled transfers (linked by next_reap), with easy */
+    size_t n_free;                /* their number */
+    int no_proxy_env;             /* no proxy variable is set: tell curl not to look */
 };
 
 struct belt_xfer {
@@ -151,7 +155,9 @@ static void unlink_active(struct belt_xfer *x)
     x->prev = x->next = NULL;
 }
 
-/* Detach from curl and release; the easy handle goes back to the free list. */
+/* Detach from curl and release; the transfer (with its easy handle and response buffer) goes
+ * back to the free list. No curl_easy_reset: setup_easy sets every option that differs
+ * between transfers, and keeping the handle's state keeps its buffers. */
 static void xfer_free(struct belt_xfer *x)
 {
     struct belt_upstream *u = x->u;
@@ -161,17 +167,17 @@ static void xfer_free(struct belt_xfer *x)
         u->n_active--;
         unlink_active(x);
     }
-    if (x->easy) {
-        if (u->n_free < FREE_EASY_MAX) {
-            /* no curl_easy_reset: setup_easy sets every option each time, and keeping the
-             * handle's state keeps its buffers (measured: fewer allocations per request) */
-            u->free_easy[u->n_free++] = x->easy;
-        } else {
-            curl_easy_cleanup(x->easy);
-        }
-    }
-    belt_buf_deinit(&x->resp);
     belt_free(x->body);
+    x->body = NULL;
+    if (x->easy && u->n_free < FREE_XFER_MAX && x->resp.cap <= KEEP_RESP_MAX) {
+        x->next_reap = u->free_xfers;
+        u->free_xfers = x;
+        u->n_free++;
+        return;
+    }
+    if (x->easy)
+        curl_easy_cleanup(x->easy);
+    belt_buf_deinit(&x->resp);
     belt_free(x);
 }
 
@@ -330,21 +336,13 @@ static void check_done(struct belt_upstream *u)
     }
 }
 
-static CURL *easy_get(struct belt_upstream *u)
-{
-    if (u->n_free)
-        return u->free_easy[--u->n_free];
-    return curl_easy_init();
-}
-
-static int setup_easy(struct belt_xfer *x, const struct belt_xfer_params *p)
+/* The options that stay the same for every transfer of this object and its easy handle. */
+static int setup_easy_once(struct belt_upstream *u, struct belt_xfer *x)
 {
     CURL *e = x->easy;
     int bad = 0;
-    bad |= curl_easy_setopt(e, CURLOPT_URL, p->url) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)p->headers) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb) != CURLE_OK;
@@ -357,6 +355,52 @@ static int setup_easy(struct belt_xfer *x, const struct belt_xfer_params *p)
      * small, and thousands of concurrent streams each hold one (measured: -12 KiB RSS per
      * stream with 4 KiB, no change in throughput) */
     bad |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L) != CURLE_OK;
+    if (u->no_proxy_env) { /* else curl reads the proxy variables on every transfer */
+        bad |= curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_NOPROXY, "") != CURLE_OK;
+    }
+    return bad ? -1 : 0;
+}
+
+/* A zeroed transfer with an easy handle: a recycled one (handle and buffer kept) or a new one.
+ * NULL when out of memory. */
+static struct belt_xfer *xfer_get(struct belt_upstream *u)
+{
+    struct belt_xfer *x = u->free_xfers;
+    if (x) {
+        u->free_xfers = x->next_reap;
+        u->n_free--;
+        CURL *easy = x->easy;
+        struct belt_buf resp = x->resp;
+        memset(x, 0, sizeof(*x));
+        x->easy = easy;
+        x->resp = resp;
+        belt_buf_reset(&x->resp);
+        x->u = u;
+        return x;
+    }
+    x = belt_calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    x->u = u;
+    belt_buf_init(&x->resp, 0);
+    x->easy = curl_easy_init();
+    if (!x->easy || setup_easy_once(u, x) != 0) {
+        if (x->easy)
+            curl_easy_cleanup(x->easy);
+        belt_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* The options of this transfer. */
+static int setup_easy(struct belt_xfer *x, const struct belt_xfer_params *p)
+{
+    CURL *e = x->easy;
+    int bad = 0;
+    bad |= curl_easy_setopt(e, CURLOPT_URL, p->url) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)p->headers) != CURLE_OK;
     if (x->body) {
         bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body) != CURLE_OK;
         bad |=
@@ -378,20 +422,18 @@ static int setup_easy(struct belt_xfer *x, const struct belt_xfer_params *p)
 belt_status belt__xfer_start(struct belt_upstream *u, const struct belt_xfer_params *p,
                              struct belt_xfer **out, struct belt_error *err)
 {
-    struct belt_xfer *x = belt_calloc(1, sizeof(*x));
+    struct belt_xfer *x = xfer_get(u);
     if (!x) {
         belt_free(p->body);
         return belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     }
-    x->u = u;
     x->body = p->body;
     x->on_data = p->on_data;
     x->on_done = p->on_done;
     x->ud = p->ud;
     x->stream = p->stream;
-    belt_buf_init(&x->resp, p->max_response ? p->max_response : (size_t)32 << 20);
-    x->easy = easy_get(u);
-    if (!x->easy || setup_easy(x, p) != 0) {
+    x->resp.max = p->max_response ? p->max_response : (size_t)32 << 20;
+    if (setup_easy(x, p) != 0) {
         xfer_free(x);
         return belt__error_set(err, BELT_ERR_NOMEM, 0, "cannot set up the upstream transfer");
     }
@@ -458,6 +500,14 @@ belt_status belt__upstream_new(struct event_base *base, const struct belt_upstre
     if (!u)
         return belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     u->base = base;
+    static const char *const proxy_vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                             "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
+    u->no_proxy_env = 1;
+    for (size_t i = 0; i < BELT_ARRAY_LEN(proxy_vars); i++) {
+        const char *v = getenv(proxy_vars[i]);
+        if (v && *v)
+            u->no_proxy_env = 0;
+    }
     u->multi = curl_multi_init();
     u->timer = evtimer_new(base, on_timer, u);
     u->reap_ev = event_new(base, -1, 0, on_reap, u);
@@ -486,8 +536,13 @@ void belt__upstream_free(struct belt_upstream *u)
     }
     if (u->reap_ev)
         on_reap(-2, 0, u); /* free only: no callbacks while tearing down */
-    for (size_t i = 0; i < u->n_free; i++)
-        curl_easy_cleanup(u->free_easy[i]);
+    while (u->free_xfers) {
+        struct belt_xfer *x = u->free_xfers;
+        u->free_xfers = x->next_reap;
+        curl_easy_cleanup(x->easy);
+        belt_buf_deinit(&x->resp);
+        belt_free(x);
+    }
     if (u->multi)
         curl_multi_cleanup(u->multi);
     if (u->timer)

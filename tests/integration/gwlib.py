@@ -76,23 +76,30 @@ class Fake:
 
 
 class Belt:
-    """`belt serve` with a given configuration in a fresh temporary directory."""
+    """`belt serve` with a given configuration in a fresh temporary directory.
 
-    def __init__(self, config_text, args=(), env=None):
+    API keys are required by default (guard.keys.required); tests of other features run the
+    gateway open: unless the configuration has its own `guard:` section (or open=False), a
+    `guard: {keys: {required: false}}` section is appended."""
+
+    def __init__(self, config_text, args=(), env=None, open_keys=True, global_args=()):
         self.dir = tempfile.mkdtemp(prefix="belt-gw-")
         self.config = os.path.join(self.dir, "belt.yaml")
+        if open_keys and not any(line.startswith("guard:") for line in config_text.splitlines()):
+            config_text = config_text.rstrip("\n") + "\nguard:\n  keys:\n    required: false\n"
         with open(self.config, "w") as f:
             f.write(config_text)
         self.env = dict(os.environ)
         self.env.update(env or {})
         self.args = list(args)
+        self.global_args = list(global_args)
         self.db = os.path.join(self.dir, "belt.db")
         self.stderr = ""
         self._start()
 
     def _start(self):
-        self.proc = subprocess.Popen([BIN, "-c", self.config, "serve", "--listen",
-                                      "127.0.0.1:0"] + self.args,
+        self.proc = subprocess.Popen([BIN, "-c", self.config] + self.global_args +
+                                     ["serve", "--listen", "127.0.0.1:0"] + self.args,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=self.env, cwd=self.dir)
         line = _read_port(self.proc, "belt serve: listening")

@@ -28,7 +28,7 @@ models:
     provider: openai
     model: fake
     retries: 0
-    breaker: {{ failures: 2, cooldown: 1s }}
+    breaker: {{ failures: 2, cooldown: 2s }}
     deployments:
       - {{ name: dead, base_url: "{U}", model: "fake+status=500", weight: 1 }}
       - {{ name: alive, base_url: "{U}", model: "fake+echo", weight: 1 }}
@@ -103,21 +103,29 @@ def a_refused_request_is_neither_retried_nor_fallen_back():
 
 @r.case
 def breaker_takes_a_failing_deployment_out_and_probes_it_back():
+    # a loaded machine may take longer than the cooldown for a batch: each cooldown that
+    # passes allows one more probe, no more
     fake.reset()
+    t0 = time.time()
     answers = [belt.chat({"model": "pool", "messages": HELLO})[0] for _ in range(30)]
+    windows = int((time.time() - t0) / 2.0)
     assert all(a == 200 for a in answers), answers
     dead_hits = sum(1 for q in fake.requests() if q["body"]["model"] == "fake+status=500")
-    assert dead_hits == 2, "the dead deployment got %d requests, breaker opens after 2" % dead_hits
+    assert 2 <= dead_hits <= 2 + windows, \
+        "the dead deployment got %d requests, breaker opens after 2" % dead_hits
     _, _, raw = belt.request("GET", "/metrics")
     text = raw.decode()
     assert 'belt_upstream_up{model="pool",deployment="dead",state="open"} 0' in text, text
-    assert 'belt_breaker_opened_total{model="pool",deployment="dead"} 1' in text
-    time.sleep(1.1)  # cooldown: one probe goes to the dead deployment, fails, reopens
+    assert 'belt_breaker_opened_total{model="pool",deployment="dead"} %d' % (
+        1 + dead_hits - 2) in text, text
+    time.sleep(2.1)  # cooldown: one probe goes to the dead deployment, fails, reopens
     fake.reset()
+    t0 = time.time()
     for _ in range(10):
         assert belt.chat({"model": "pool", "messages": HELLO})[0] == 200
+    windows = int((time.time() - t0) / 2.0)
     dead_hits = sum(1 for q in fake.requests() if q["body"]["model"] == "fake+status=500")
-    assert dead_hits == 1, dead_hits
+    assert 1 <= dead_hits <= 1 + windows, dead_hits
 
 
 @r.case

@@ -142,7 +142,34 @@ static void config_parse_survives_every_allocation_failure(void **state)
     assert_int_equal(belt__alloc_n_live(), live_before);
 }
 
+static void config_lists_routes_and_lines(void **state)
+{
+    (void)state;
+    const char *y = "models:\n"
+                    "  m: { provider: local, path: m.belt }\n"
+                    "routes:\n"
+                    "  r: { cascade: [ { model: m } ] }\n"
+                    "lines:\n"
+                    "  l:\n"
+                    "    stations:\n"
+                    "      - { name: v, kind: validate, when: \"x > 1\", labels: [a, b],"
+                    " input: x }\n";
+    struct belt_config *cfg = NULL;
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(parse(y, &cfg, &err), &err);
+    assert_int_equal(belt_config_n_routes(cfg), 1);
+    assert_string_equal(belt_config_route_name(cfg, 0), "r");
+    assert_string_equal(belt_config_route_policy(cfg, 0), "cascade");
+    assert_null(belt_config_route_name(cfg, 1));
+    assert_int_equal(belt_config_n_lines(cfg), 1);
+    assert_string_equal(belt_config_line_name(cfg, 0), "l");
+    assert_int_equal(belt_config_line_n_stations(cfg, 0), 1);
+    assert_int_equal(belt_config_line_n_stations(cfg, 5), 0);
+    belt_config_free(cfg);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(config_lists_routes_and_lines),
     cmocka_unit_test(config_reads_store_and_local_models),
     cmocka_unit_test(config_defaults_when_empty),
     cmocka_unit_test(config_errors_name_file_line_column_and_key),

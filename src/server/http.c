@@ -1,0 +1,210 @@
+/*
+ * http.c — the gateway's HTTP plumbing shared by every endpoint: status reasons, OpenAI-style
+ * error bodies, sending a complete reply (tracked so a draining loop waits for it to be
+ * written) and the per-endpoint response counters.
+ */
+#include "belt_config.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/fmt.h"
+#include "server/server.h"
+
+/* ---- responses ---------------------------------------------------------------------------- */
+
+void belt__srv_count_response(struct srv_loop *sl, int ep, int status)
+{
+    BELT_METRIC_ADD(sl->loop->shard->http[ep][belt__metrics_code_index(status)], 1);
+}
+
+const char *belt__srv_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 303:
+        return "See Other";
+    case 402:
+        return "Payment Required";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 499:
+        return "Client Closed Request";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* OpenAI error type and code for a status. */
+static void error_kind(int status, const char **type, const char **code)
+{
+    *code = NULL;
+    switch (status) {
+    case 401:
+        *type = "authentication_error";
+        *code = "invalid_api_key";
+        break;
+    case 403:
+        *type = "permission_error";
+        break;
+    case 404:
+        *type = "invalid_request_error";
+        *code = "model_not_found";
+        break;
+    case 413:
+        *type = "invalid_request_error";
+        *code = "request_too_large";
+        break;
+    case 429:
+        *type = "rate_limit_error";
+        *code = "rate_limit_exceeded";
+        break;
+    case 502:
+        *type = "api_error";
+        *code = "upstream_error";
+        break;
+    case 503:
+        *type = "api_error";
+        *code = "service_unavailable";
+        break;
+    case 504:
+        *type = "api_error";
+        *code = "upstream_timeout";
+        break;
+    default:
+        *type = status >= 500 ? "api_error" : "invalid_request_error";
+        break;
+    }
+}
+
+/* {"error": {"message", "type", "param", "code"}} into b. */
+void belt__srv_error_body(struct belt_buf *b, int status, const char *msg, const char *param,
+                          const char *code_override)
+{
+    const char *type, *code;
+    error_kind(status, &type, &code);
+    if (code_override)
+        code = code_override;
+    belt_buf_puts(b, "{\"error\":{\"message\":");
+    belt_buf_append_json_string(b, msg, strlen(msg));
+    belt_buf_printf(b, ",\"type\":\"%s\",\"param\":", type);
+    if (param)
+        belt_buf_append_json_string(b, param, strlen(param));
+    else
+        belt_buf_puts(b, "null");
+    belt_buf_puts(b, ",\"code\":");
+    if (code)
+        belt_buf_printf(b, "\"%s\"", code);
+    else
+        belt_buf_puts(b, "null");
+    belt_buf_puts(b, "}}");
+}
+
+void belt__srv_set_date(struct srv_loop *sl, struct evhttp_request *hr)
+{
+    struct timeval tv;
+    if (event_base_gettimeofday_cached(sl->base, &tv) != 0)
+        return; /* evhttp writes its own */
+    if (!sl->date[0] || sl->date_s != (int64_t)tv.tv_sec) {
+        belt__fmt_http_date((int64_t)tv.tv_sec, sl->date);
+        sl->date_s = (int64_t)tv.tv_sec;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(hr);
+    if (!evhttp_find_header(h, "Date"))
+        evhttp_add_header(h, "Date", sl->date);
+}
+
+static void on_reply_flushed(struct evhttp_request *hr, void *arg)
+{
+    struct srv_loop *sl = arg;
+    (void)hr;
+    sl->n_flushing--;
+    belt__srv_maybe_exit(sl);
+}
+
+/* Count a reply until evhttp has written it, so a draining loop does not exit (and free the
+ * connection) before the bytes left; while draining, ask the client to close. */
+void belt__srv_track_reply(struct srv_loop *sl, struct evhttp_request *hr)
+{
+    if (sl->draining)
+        evhttp_add_header(evhttp_request_get_output_headers(hr), "Connection", "close");
+    evhttp_request_set_on_complete_cb(hr, on_reply_flushed, sl);
+    sl->n_flushing++;
+}
+
+void belt__srv_send_body(struct srv_loop *sl, struct evhttp_request *hr, int status,
+                         const char *ctype, const char *body, size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(hr);
+    belt__srv_track_reply(sl, hr);
+    belt__srv_set_date(sl, hr);
+    evhttp_add_header(h, "Content-Type", ctype);
+    struct evbuffer *out = evbuffer_new();
+    if (out)
+        evbuffer_add(out, body, len);
+    evhttp_send_reply(hr, status, belt__srv_reason(status), out);
+    if (out)
+        evbuffer_free(out);
+}
+
+static void send_error_v(struct srv_loop *sl, struct evhttp_request *hr, int ep, int status,
+                         const char *param, const char *code, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    struct belt_buf b;
+    belt_buf_init(&b, 0);
+    belt__srv_error_body(&b, status, msg, param, code);
+    belt__srv_send_body(sl, hr, status, "application/json", belt_buf_cstr(&b), b.len);
+    belt_buf_deinit(&b);
+    belt__srv_count_response(sl, ep, status);
+}
+
+void belt__srv_send_error(struct srv_loop *sl, struct evhttp_request *hr, int ep, int status,
+                          const char *param, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(sl, hr, ep, status, param, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void belt__srv_send_error_code(struct srv_loop *sl, struct evhttp_request *hr, int ep, int status,
+                               const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(sl, hr, ep, status, NULL, code, fmt, ap);
+    va_end(ap);
+}

@@ -452,8 +452,11 @@ static void start_one(struct belt_route_call *rc, struct rc_group *g, json_t *re
     p.ud = s;
     p.trace_id = rc->trace_id;
     if (rc->timeout_ms > 0) {
+        /* The route's own timer ends the route call at its deadline (504, "deadline"); the
+         * call's timeout is a backstop a little later, so that when both are due in the same
+         * loop turn the call does not fail first and the route answer "unresolved" instead. */
         int64_t left = rc->timeout_ms - (belt_now_us() - rc->start_us) / 1000;
-        p.timeout_ms = left > 1 ? left : 1;
+        p.timeout_ms = (left > 1 ? left : 1) + 250;
     }
     s->next = rc->slots; /* linked first: a start failure unlinks it again */
     if (rc->slots)

@@ -1017,6 +1017,9 @@ struct belt_route_call_params {
                                         engine's writer when done (needs an engine with traces on);
                                         0: the caller records it (the gateway adds its own fields) */
     const char *key_id;              /* API key id stored with the trace (trace = 1), or NULL */
+    int escalated;                   /* 1: a guard escalated the request: a cascade or learned
+                                        route starts at its strongest model tier (the last that
+                                        is not a person); other routes are unaffected */
     belt_route_chunk_fn *on_chunk;   /* required when stream */
     belt_route_answer_fn *on_answer; /* required: called exactly once */
     void *ud;                        /* passed to the callbacks */

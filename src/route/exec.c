@@ -549,6 +549,7 @@ static belt_status setup_run(struct belt_route_call *rc, const struct belt_route
     rq.max_cost_usd = p->max_cost_usd;
     rq.max_latency_ms = p->max_latency_ms;
     rq.seed = p->seed ? p->seed : belt_rng_next(&rc->l->rng);
+    rq.escalated = p->escalated;
     belt__route_run_init(&rc->run, &rc->env, rc->route, &rq);
     return BELT_OK;
 }

@@ -294,6 +294,23 @@ static int enter(struct belt__route_run *run, size_t ri, size_t start)
     return 0;
 }
 
+static int is_person(const struct belt_config *cfg, const struct belt_cfg_target *t)
+{
+    return t->kind == BELT_TARGET_HUMAN ||
+           (t->kind == BELT_TARGET_MODEL &&
+            cfg->models.v[t->index].provider == BELT_PROVIDER_HUMAN);
+}
+
+size_t belt__route_strongest_tier(const struct belt_config *cfg, const struct belt_cfg_route *r)
+{
+    if (!r || (r->kind != BELT_ROUTE_CASCADE && r->kind != BELT_ROUTE_LEARNED))
+        return BELT__ROUTE_NONE;
+    for (size_t i = r->n_tiers; i-- > 1;)
+        if (!is_person(cfg, &r->tiers[i].target))
+            return i;
+    return BELT__ROUTE_NONE;
+}
+
 void belt__route_run_init(struct belt__route_run *run, const struct belt__route_env *env,
                           size_t route, const struct belt__route_request *req)
 {
@@ -303,7 +320,17 @@ void belt__route_run_init(struct belt__route_run *run, const struct belt__route_
     run->entry_route = route;
     run->final_tier = BELT__ROUTE_NONE;
     run->answer_model = BELT__ROUTE_NONE;
-    if (route >= env->cfg->routes.n || enter(run, route, 0) != 0) {
+    size_t start = 0;
+    if (req->escalated && route < env->cfg->routes.n) {
+        const struct belt_cfg_route *r = &env->cfg->routes.v[route];
+        size_t t = belt__route_strongest_tier(env->cfg, r);
+        if (t != BELT__ROUTE_NONE) {
+            start = t;
+            push_step(run, BELT__EV_RULE, BELT__ROUTE_NONE, BELT__ROUTE_NONE, NAN, 0,
+                      "escalated by the guard: from tier %zu (%s)", t + 1, r->tiers[t].target.name);
+        }
+    }
+    if (route >= env->cfg->routes.n || enter(run, route, start) != 0) {
         if (!run->error[0])
             snprintf(run->error, sizeof(run->error), "no route %zu", route);
         run->done = 1;

@@ -55,6 +55,8 @@ struct belt__route_request {
     const double *router_p;  /* predictions already made for route router_p_route (one per
                                 tier), used instead of calling its router; NULL: none */
     size_t router_p_route;   /* the learned route router_p belongs to */
+    int escalated;           /* a guard escalated the request: a cascade or learned entry route
+                                starts at its strongest model tier (belt__route_strongest_tier) */
 };
 
 /* What the caller expects a model call to cost and take (budgets, least-latency balance).
@@ -167,6 +169,11 @@ struct belt__route_run {
     size_t n_steps_total;                                 /* steps taken (may exceed MAX_STEPS) */
     char error[160]; /* set when a run cannot continue (a bug) */
 };
+
+/* The strongest model tier of a cascade or learned route (its last tier that is not a person),
+ * or BELT__ROUTE_NONE when the route has no tiers or none stronger than its first. Where a
+ * guard's `escalate` sends a request when the route has one; otherwise it goes to review. */
+size_t belt__route_strongest_tier(const struct belt_config *cfg, const struct belt_cfg_route *r);
 
 /* Start `route` (index into env->cfg->routes) for a request. */
 void belt__route_run_init(struct belt__route_run *run, const struct belt__route_env *env,

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "route/policy.h"
 #include "server/server.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -360,7 +361,12 @@ static void stage_guard(struct srv_req *r)
                "the request was blocked by the prompt-injection guard: %s", reason);
         return;
     }
-    if (act == BELT_GUARD_ACTION_ESCALATE) {
+    if (act == BELT_GUARD_ACTION_ESCALATE && r->use_route &&
+        belt__route_strongest_tier(belt_engine_config(r->sl->s->e), r->rcfg) != BELT__ROUTE_NONE) {
+        r->escalated = 1; /* a stronger tier takes it: the cascade starts at its strongest model */
+        act = BELT_GUARD_ACTION_NONE;
+    }
+    if (act == BELT_GUARD_ACTION_ESCALATE) { /* no stronger tier: a person decides */
         char why[600];
         snprintf(why, sizeof(why), "possible prompt injection: %s", reason);
         json_t *payload = belt__srv_park_payload(r, r->body);

@@ -586,6 +586,7 @@ void belt__srv_route_start(struct srv_req *r)
     p.stakes = r->stakes;
     p.tags = (const char *const *)r->tags;
     p.n_tags = r->n_tags;
+    p.escalated = r->escalated;
     p.key_name = r->auth.grant.key_name[0] ? r->auth.grant.key_name : NULL;
     p.max_cost_usd = r->max_cost_usd;
     p.max_latency_ms = r->max_latency_ms;

@@ -107,7 +107,8 @@ struct srv_req {
     char review_id[BELT_REVIEW_ID_MAX]; /* the review it was parked as ("" none) */
     char error_code[40];                /* error code of a refusal by the gateway ("" none) */
     const char *trace_status;           /* static status word for the trace, or NULL */
-    int cleared; /* a review cleared it (x-belt-review): no injection check */
+    int cleared;   /* a review cleared it (x-belt-review): no injection check */
+    int escalated; /* the injection guard escalated it to the route's strongest tier */
     /* routes (route_http.c) */
     size_t route_index;            /* index of rcfg in the routes: section */
     int use_route;                 /* run through the route executor (a route, or a model

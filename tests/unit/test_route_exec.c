@@ -156,6 +156,8 @@ static const char CONFIG[] =
     "      - {when: {stakes: high}, human: true}\n"
     "      - {when: {tags: [legal]}, route: lp-doubt, min_tier: big}\n"
     "    default: lp-doubt\n"
+    "  guarded: {cascade: [small-sure, {model: big, accept: {regex: '^Paris$'}}, "
+    "{human: true}]}\n"
     "  front-budget: {rules: [{when: {stakes: high}, human: true}], default: budget-cost}\n"
     "  smart: {learned: {router: '@DIR@/router.belt', target: 0.6, tiers: [{model: small-sure, "
     "accept: {logprobs: {mean: -0.5}}}, big]}}\n"
@@ -545,6 +547,28 @@ static void route_exec_rule_min_tier_skips_small_model(void **state)
     assert_null(step(a, "escalated", -1)); /* the small tier was never tried */
     need_step(a, "accepted", 1);
     assert_int_equal(a->n_calls, 1);
+    belt_route_answer_free(a);
+}
+
+static void route_exec_guard_escalation_starts_at_the_strongest_model(void **state)
+{
+    NEED_FAKE(state);
+    struct belt_route_call_params p = belt_route_call_default_params();
+    p.escalated = 1;
+    struct belt_route_answer *a = run_full("guarded", "Capital of France?", &p);
+    assert_string_equal(a->model, "big"); /* the cheap tier, which accepts anything, is skipped */
+    assert_int_equal(a->n_calls, 1);
+    need_step(a, "accepted", 1);
+    const struct belt_route_step *r = need_step(a, "rule", -1);
+    BELT_ASSERT_CONTAINS(r->reason, "escalated by the guard");
+    belt_route_answer_free(a);
+    /* without the flag the first tier answers; a route without a stronger tier is unchanged */
+    a = run("guarded", "Capital of France?");
+    assert_string_equal(a->model, "small-sure");
+    belt_route_answer_free(a);
+    a = run_full("to-person", "Capital of France?", &p);
+    need_step(a, "escalated", 0);
+    assert_null(step(a, "rule", -1));
     belt_route_answer_free(a);
 }
 
@@ -951,6 +975,7 @@ int main(void)
         cmocka_unit_test(route_exec_latency_budget_skips_slow_tier),
         cmocka_unit_test(route_exec_high_stakes_go_to_a_person),
         cmocka_unit_test(route_exec_rule_min_tier_skips_small_model),
+        cmocka_unit_test(route_exec_guard_escalation_starts_at_the_strongest_model),
         cmocka_unit_test(route_exec_human_tier_returns_best_answer_unresolved),
         cmocka_unit_test(route_exec_human_provider_model_is_a_person),
         cmocka_unit_test(route_exec_learned_router_picks_tier),

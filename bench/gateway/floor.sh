@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The floor of a proxy hop on this machine: what a reverse proxy that does no work adds to a
+# chat request, next to what belt adds. Three targets, same client (wrk + the shared chat.lua),
+# same upstream (tests/fixtures/fake_upstream):
+#   direct  wrk -> fake upstream
+#   nginx   wrk -> nginx proxy_pass (HTTP/1.1, keepalive upstream pool, one worker per core,
+#           access log off) -> fake upstream: a proxy hop with no work in it
+#   belt    wrk -> belt serve (bench/gateway/belt-serve.sh: tracing on, default guards) -> fake
+#   usage: bench/gateway/floor.sh [CONNS] [SECONDS] [REPS]      (defaults 1 5 3)
+#   env:   BELT_BUILD (default ./build)
+# Prints per target the median (min-max over REPS) of requests/s and of the p50 latency.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${BELT_BUILD:-$top/build}
+conns=${1:-1}; secs=${2:-5}; reps=${3:-3}
+lua=${CHAT_LUA:-$top/../shared/bench/peers/chat.lua}
+[ -f "$lua" ] || { echo "needs $lua (../shared/bench/peers)"; exit 1; }
+command -v nginx > /dev/null || { echo "needs nginx (scripts/deps.sh --bench)"; exit 1; }
+tmp=$(mktemp -d /tmp/belt-floor.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+"$build/tests/fake_upstream" --port 0 > "$tmp/fake.out" 2>&1 & pids+=($!)
+for _ in $(seq 50); do grep -q PORT "$tmp/fake.out" && break; sleep 0.1; done
+fport=$(awk '/PORT/{print $2}' "$tmp/fake.out")
+export FAKE_URL="http://127.0.0.1:$fport/v1"
+
+nport=$((20000 + RANDOM % 10000)); bport=$((30000 + RANDOM % 10000))
+mkdir -p "$tmp/nginx"
+cat > "$tmp/nginx/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx;
+  proxy_temp_path $tmp/nginx;
+  upstream fake { server 127.0.0.1:$fport; keepalive 128; }
+  server {
+    listen 127.0.0.1:$nport reuseport;
+    location / {
+      proxy_pass http://fake;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+nginx -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" > /dev/null 2>&1 & pids+=($!)
+BELT_BIN="$build/belt" BELT_BENCH_DIR="$tmp/belt" "$here/belt-serve.sh" "$bport" 2 \
+    > "$tmp/belt.out" 2>&1 & pids+=($!)
+for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done
+sleep 0.5
+
+run() { # URL -> "rps p50_us"
+  wrk -t$(( conns > 1 ? 2 : 1 )) -c"$conns" -d"${secs}s" -s "$lua" "$1" | grep RESULT |
+    sed 's/.*requests=\([0-9]*\).*p50_us=\([0-9]*\).*/\1 \2/' |
+    awk -v s="$secs" '{printf "%.0f %d\n", $1 / s, $2}'
+}
+med() { sort -n | awk '{v[NR]=$1} END{printf "%s (%s-%s)", v[int((NR+1)/2)], v[1], v[NR]}'; }
+
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $conns connection(s), $reps x ${secs}s"
+declare -A url=([direct]="http://127.0.0.1:$fport/v1/chat/completions"
+                [nginx]="http://127.0.0.1:$nport/v1/chat/completions"
+                [belt]="http://127.0.0.1:$bport/v1/chat/completions")
+for t in direct nginx belt; do wrk -t1 -c"$conns" -d1s -s "$lua" "${url[$t]}" > /dev/null; done
+for r in $(seq "$reps"); do        # interleaved, so drift in load hits every target alike
+  for t in direct nginx belt; do run "${url[$t]}" >> "$tmp/$t.txt"; done
+done
+for t in direct nginx belt; do
+  printf "%-7s req/s %s   p50 us %s\n" "$t" "$(cut -d' ' -f1 "$tmp/$t.txt" | med)" \
+    "$(cut -d' ' -f2 "$tmp/$t.txt" | med)"
+done

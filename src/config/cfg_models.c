@@ -63,6 +63,25 @@ static const struct belt_cfg_field replay_fields[] = {
         "breaker", BELT_CFG_CUSTOM, M(breaker), 0, 0, 0, NULL, read_breaker                        \
     }
 
+/* An http:// or https:// URL with a host, or an error at the value of `key` in map (or at
+ * `fallback` when the value came from an environment variable). */
+static belt_status check_base_url(struct belt_cfg_reader *rd, struct fy_node *map,
+                                  struct belt_cfg_mark fallback, const char *where, const char *url)
+{
+    if (!url)
+        return BELT_OK;
+    const char *rest = strncmp(url, "http://", 7) == 0    ? url + 7
+                       : strncmp(url, "https://", 8) == 0 ? url + 8
+                                                          : NULL;
+    if (rest && *rest && *rest != '/' && !strpbrk(url, " \t\r\n"))
+        return BELT_OK;
+    struct fy_node *v = map ? fy_node_mapping_lookup_by_string(map, "base_url", (size_t)-1) : NULL;
+    char w[300];
+    snprintf(w, sizeof(w), "%s.base_url", where);
+    return belt__cfg_error(rd, belt__cfg_node_mark(v, fallback), w,
+                           "'%s' is not an http:// or https:// URL with a host", url);
+}
+
 /* base_url_env / model_env: environment variables that, when set and not empty, replace
  * base_url / model (applied after the mapping is read, whatever the key order), so one config
  * runs against OpenAI, a compatible server or a local Ollama. */
@@ -222,6 +241,8 @@ static belt_status read_deployments(struct belt_cfg_reader *rd, struct fy_node *
             return belt__cfg_error(rd, d->mark, sub, "expected a mapping (base_url, model, ...)");
         belt_status st = belt__cfg_read_map(rd, item, d->mark, sub, deployment_fields,
                                             BELT_ARRAY_LEN(deployment_fields), d);
+        if (st == BELT_OK)
+            st = check_base_url(rd, item, d->mark, sub, d->base_url);
         if (st != BELT_OK)
             return st;
         total += d->weight;
@@ -324,6 +345,8 @@ static belt_status parse_one(struct belt_cfg_reader *rd, struct fy_node_pair *pa
         st = apply_env(rd, v, "base_url_env", &m->base_url);
     if (st == BELT_OK && m->provider == BELT_PROVIDER_OPENAI)
         st = apply_env(rd, v, "model_env", &m->model);
+    if (st == BELT_OK && belt__provider_is_remote(m->provider))
+        st = check_base_url(rd, v, km, where, m->base_url);
     return st;
 }
 

@@ -2,7 +2,8 @@
  * secret.c — the 32-byte secrets that must live outside the store: the audit checkpoint MAC key
  * and the API-key hashing secret. A secret comes from an environment variable or a file, as 64
  * hex digits or as a passphrase (>= 16 bytes, hashed with BLAKE2b); a missing file can be
- * created with fresh random bytes (mode 0600, written atomically).
+ * created with fresh random bytes (mode 0600, written atomically, never over one that a
+ * concurrent creator wrote first, so every process and thread reads the same secret).
  */
 #include "belt_config.h"
 
@@ -56,7 +57,8 @@ static belt_status create_secret_file(const char *path, struct belt_error *err)
         return belt__error_set(err, BELT_ERR_IO, e, "%s: %s", path, strerror(e));
     }
     sodium_memzero(hex, sizeof(hex));
-    return belt_atomic_file_commit(&af, err);
+    int existed; /* another process or thread created it first: read theirs */
+    return belt_atomic_file_commit_new(&af, &existed, err);
 }
 
 static belt_status load_secret(const char *file, const char *env, int create, unsigned char out[32],

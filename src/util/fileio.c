@@ -36,8 +36,8 @@ belt_status belt_file_read_all(const char *path, size_t max, char **data, size_t
             if (cap > max) {
                 belt_free(buf);
                 fclose(fp);
-                return belt__error_set(err, BELT_ERR_TOOBIG, 0, "%s: larger than %zu bytes",
-                                       path, max);
+                return belt__error_set(err, BELT_ERR_TOOBIG, 0, "%s: larger than %zu bytes", path,
+                                       max);
             }
             char *nb = belt_realloc(buf, cap * 2);
             if (!nb) {
@@ -116,7 +116,23 @@ static void sync_dir_of(const char *path)
     belt_free(copy);
 }
 
+static belt_status commit(struct belt_atomic_file *af, int *existed, struct belt_error *err);
+
 belt_status belt_atomic_file_commit(struct belt_atomic_file *af, struct belt_error *err)
+{
+    return commit(af, NULL, err);
+}
+
+belt_status belt_atomic_file_commit_new(struct belt_atomic_file *af, int *existed,
+                                        struct belt_error *err)
+{
+    *existed = 0;
+    return commit(af, existed, err);
+}
+
+/* Publish the temporary file: rename over the path, or (existed != NULL) link it there only
+ * if nothing is there yet — link(2) fails with EEXIST instead of replacing. */
+static belt_status commit(struct belt_atomic_file *af, int *existed, struct belt_error *err)
 {
     belt_status st = BELT_OK;
     if (!af->fp) {
@@ -135,14 +151,25 @@ belt_status belt_atomic_file_commit(struct belt_atomic_file *af, struct belt_err
         st = belt__error_set(err, BELT_ERR_IO, e, "%s: close failed: %s", af->path, strerror(e));
         goto fail;
     }
-    if (rename(af->tmp, af->path) != 0) {
+    if (existed) {
+        if (link(af->tmp, af->path) != 0) {
+            int e = errno;
+            if (e == EEXIST) { /* someone else created it first: theirs stands */
+                *existed = 1;
+                belt_atomic_file_abort(af);
+                return BELT_OK;
+            }
+            st = belt__error_set(err, BELT_ERR_IO, e, "%s: link failed: %s", af->path, strerror(e));
+            goto fail;
+        }
+        unlink(af->tmp);
+    } else if (rename(af->tmp, af->path) != 0) {
         int e = errno;
-        st = belt__error_set(err, BELT_ERR_IO, e, "%s: rename failed: %s", af->path,
-                             strerror(e));
+        st = belt__error_set(err, BELT_ERR_IO, e, "%s: rename failed: %s", af->path, strerror(e));
         goto fail;
     }
     sync_dir_of(af->path);
-    BELT_FREE(af->tmp); /* renamed: nothing to remove */
+    BELT_FREE(af->tmp); /* renamed or linked and unlinked: nothing to remove */
     belt_atomic_file_abort(af);
     return BELT_OK;
 fail:

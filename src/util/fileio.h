@@ -30,6 +30,11 @@ belt_status belt_atomic_file_open(struct belt_atomic_file *af, const char *path,
 /* Flush, fsync, rename over the final path, fsync the directory. On error the temporary file is
  * removed and the final path is untouched. Always releases af. */
 belt_status belt_atomic_file_commit(struct belt_atomic_file *af, struct belt_error *err);
+/* Like belt_atomic_file_commit, but never replaces an existing file: when `path` appeared
+ * meanwhile, *existed is set, the temporary file is removed and BELT_OK returned. For files
+ * that several processes may create at once (secrets): all of them then read the same one. */
+belt_status belt_atomic_file_commit_new(struct belt_atomic_file *af, int *existed,
+                                        struct belt_error *err);
 /* Remove the temporary file and release af (safe to call after commit; NULL-safe). */
 void belt_atomic_file_abort(struct belt_atomic_file *af);
 

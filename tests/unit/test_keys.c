@@ -5,11 +5,13 @@
  */
 #include "testutil.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/fileio.h"
 
@@ -333,12 +335,62 @@ static void keys_secret_sources(void **state)
     belt_config_free(cfg);
 }
 
+struct secret_race {
+    const struct belt_config *cfg;
+    unsigned char key[32];
+    belt_status st;
+};
+
+static void *secret_racer(void *arg)
+{
+    struct secret_race *r = arg;
+    struct belt_error err = {0};
+    r->st = belt_guard_secret(r->cfg, BELT_SECRET_AUDIT, 1, r->key, &err);
+    return NULL;
+}
+
+/* Several creators of a missing secret at once (two lanes of a line, a gateway and `belt run`)
+ * must all end with the same secret: the first file written stands. */
+static void keys_secret_created_once_under_a_race(void **state)
+{
+    struct fixture *f = *state;
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "store: { path: %s/s.db }\nguard:\n  audit: { key_file: %s/audit.key }\n", f->dir,
+             f->dir);
+    struct belt_config *cfg = NULL;
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(belt_config_parse(yaml, strlen(yaml), "t.yaml", f->dir, &cfg, &err), &err);
+    for (int round = 0; round < 20; round++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/audit.key", f->dir);
+        unlink(path);
+        enum { N = 6 };
+        struct secret_race r[N];
+        pthread_t t[N];
+        for (int i = 0; i < N; i++) {
+            r[i].cfg = cfg;
+            assert_int_equal(pthread_create(&t[i], NULL, secret_racer, &r[i]), 0);
+        }
+        for (int i = 0; i < N; i++)
+            pthread_join(t[i], NULL);
+        unsigned char disk[32];
+        BELT_ASSERT_OK(belt_guard_secret(cfg, BELT_SECRET_AUDIT, 0, disk, &err));
+        for (int i = 0; i < N; i++) {
+            BELT_ASSERT_OK(r[i].st);
+            assert_memory_equal(r[i].key, disk, 32);
+        }
+    }
+    belt_config_free(cfg);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(keys_create_stores_only_a_hash),
+        T(keys_secret_created_once_under_a_race),
         T(keys_list_show_revoke),
         T(keys_authorize_401_cases),
         T(keys_revocation_reaches_the_service),

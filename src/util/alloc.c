@@ -12,12 +12,12 @@
 #include "belt.h"
 #include "util/alloc.h"
 
-static atomic_int counting;         /* 1: maintain n_live (tests); off by default so the
-                                       hot path never writes a shared cache line */
-static atomic_long n_live;          /* allocations minus frees (when counting) */
-static atomic_long fail_countdown;  /* >0: fail when it reaches 0; 0: off */
-static atomic_int fail_sticky;      /* keep failing after the first injected failure */
-static atomic_long n_injected;      /* failures injected so far */
+static atomic_int counting;        /* 1: maintain n_live (tests); off by default so the
+                                      hot path never writes a shared cache line */
+static atomic_long n_live;         /* allocations minus frees (when counting) */
+static atomic_long fail_countdown; /* >0: fail when it reaches 0; 0: off */
+static atomic_int fail_sticky;     /* keep failing after the first injected failure */
+static atomic_long n_injected;     /* failures injected so far */
 
 /* Decide whether this allocation should fail (fault injection). */
 static int should_fail(void)

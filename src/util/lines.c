@@ -70,12 +70,11 @@ belt_status belt_line_reader_next(struct belt_line_reader *r, int *got, struct b
         any = 1;
         belt_status st = belt_buf_append(&r->line, start, take);
         if (st == BELT_ERR_TOOBIG)
-            return belt__error_set(err, BELT_ERR_TOOBIG, 0,
-                                   "%s:%lld: line longer than %zu bytes", r->name,
-                                   (long long)r->lineno + 1, r->line.max);
+            return belt__error_set(err, BELT_ERR_TOOBIG, 0, "%s:%lld: line longer than %zu bytes",
+                                   r->name, (long long)r->lineno + 1, r->line.max);
         if (st != BELT_OK)
-            return belt__error_set(err, st, 0, "%s:%lld: %s", r->name,
-                                   (long long)r->lineno + 1, belt_strerror(st));
+            return belt__error_set(err, st, 0, "%s:%lld: %s", r->name, (long long)r->lineno + 1,
+                                   belt_strerror(st));
         r->chunk_pos += take + (nl ? 1 : 0);
         r->offset += (int64_t)(take + (nl ? 1 : 0));
         if (nl)

@@ -79,27 +79,8 @@ static void post_process(struct srv_req *r, const struct belt_answer *a)
 
 static void on_chunk(void *ud, struct belt_call *call, const struct belt_chunk *ck)
 {
-    struct srv_req *r = ud;
-    if (r->client_gone || !r->hr || r->output_blocked)
-        return;
-    if (ck->usage_only && !r->include_usage)
-        return;
-    struct belt_buf b;
-    belt_buf_init(&b, 0);
-    int g = belt__srv_guard_chunk(r, ck->chunk, &b);
-    if (g < 0) {
-        r->output_blocked = 1;
-        belt_buf_deinit(&b);
+    if (belt__srv_relay_chunk(ud, ck, NULL) < 0)
         belt_call_cancel(call); /* no more tokens; on_answer follows this callback */
-        return;
-    }
-    if (!r->sse_started)
-        belt__srv_sse_start(r, ck->model);
-    if (g > 0)
-        belt__srv_sse_event(r, b.data, b.len);
-    else
-        belt__srv_sse_event(r, ck->data, ck->len);
-    belt_buf_deinit(&b);
 }
 
 /* The answer's error when the output guard stopped it. */

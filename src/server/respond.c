@@ -49,6 +49,30 @@ void belt__srv_sse_write(struct srv_req *r, const char *data, size_t len)
     evbuffer_free(b);
 }
 
+int belt__srv_relay_chunk(struct srv_req *r, const struct belt_chunk *ck, const char *route)
+{
+    if (r->client_gone || !r->hr || r->output_blocked)
+        return 0;
+    if (ck->usage_only && !r->include_usage)
+        return 0;
+    struct belt_buf b;
+    belt_buf_init(&b, 0);
+    int g = belt__srv_guard_chunk(r, ck->chunk, &b);
+    if (g < 0) {
+        r->output_blocked = 1;
+        belt_buf_deinit(&b);
+        return -1;
+    }
+    if (!r->sse_started) {
+        if (route)
+            evhttp_add_header(evhttp_request_get_output_headers(r->hr), "x-belt-route", route);
+        belt__srv_sse_start(r, ck->model);
+    }
+    belt__srv_sse_event(r, g > 0 ? b.data : ck->data, g > 0 ? b.len : ck->len);
+    belt_buf_deinit(&b);
+    return 0;
+}
+
 void belt__srv_sse_event(struct srv_req *r, const char *data, size_t len)
 {
     struct evbuffer *b = evbuffer_new();

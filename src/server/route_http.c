@@ -352,25 +352,8 @@ static void record_route(struct srv_req *r, const struct belt_route_answer *a, i
 static void on_route_chunk(void *ud, struct belt_route_call *rc, const struct belt_chunk *ck)
 {
     struct srv_req *r = ud;
-    if (r->client_gone || !r->hr || r->output_blocked)
-        return;
-    if (ck->usage_only && !r->include_usage)
-        return;
-    struct belt_buf b;
-    belt_buf_init(&b, 0);
-    int g = belt__srv_guard_chunk(r, ck->chunk, &b);
-    if (g < 0) {
-        r->output_blocked = 1;
-        belt_buf_deinit(&b);
+    if (belt__srv_relay_chunk(r, ck, r->route) < 0)
         belt_route_call_cancel(rc); /* on_answer follows this callback */
-        return;
-    }
-    if (!r->sse_started) {
-        evhttp_add_header(evhttp_request_get_output_headers(r->hr), "x-belt-route", r->route);
-        belt__srv_sse_start(r, ck->model);
-    }
-    belt__srv_sse_event(r, g > 0 ? b.data : ck->data, g > 0 ? b.len : ck->len);
-    belt_buf_deinit(&b);
 }
 
 /* The answer was parked for a person: 202 (or an error when the store refused). */

@@ -211,6 +211,10 @@ void belt__srv_sse_start(struct srv_req *r, const char *model);
 void belt__srv_sse_write(struct srv_req *r, const char *data, size_t len);
 /* Write one SSE event "data: <data>\n\n" (kept for the cache like belt__srv_sse_write). */
 void belt__srv_sse_event(struct srv_req *r, const char *data, size_t len);
+/* Relay one streamed chunk of a model or route call through the output guard (PII restored,
+ * canary checked); `route` (or NULL) goes out as x-belt-route with the first chunk. Returns -1
+ * when the guard stopped the stream — the caller cancels its call — else 0. */
+int belt__srv_relay_chunk(struct srv_req *r, const struct belt_chunk *ck, const char *route);
 /* End an SSE response: the cost as a comment, then [DONE], or an error event. */
 void belt__srv_sse_finish(struct srv_req *r, const struct belt_answer *a);
 /* A complete JSON answer (body[0..len), or a's own when body is NULL) or error (code

@@ -163,12 +163,21 @@ belt_status belt_guard_new_from_config(const struct belt_config *cfg, struct bel
     const char *paths[2] = {v.model_user, v.model_third_party};
     const int explicit_[2] = {v.model_user_explicit, v.model_third_party_explicit};
     const char **dst[2] = {&p.model_user, &p.model_third_party};
+    /* A default that is not beside the config falls back to the installed models. */
+#ifndef BELT_DATADIR
+#define BELT_DATADIR "/usr/local/share/belt"
+#endif
+    static const char *const installed[2] = {BELT_DATADIR "/models/injection-user.belt",
+                                             BELT_DATADIR "/models/injection-third-party.belt"};
     for (int i = 0; i < 2; i++) {
         if (paths[i][0] && (explicit_[i] || belt_file_exists(paths[i])))
             *dst[i] = paths[i];
+        else if (paths[i][0] && belt_file_exists(installed[i]))
+            *dst[i] = installed[i];
         else if (paths[i][0])
-            BELT_LOG_W("guard: no injection model at %s; %s text is judged by rules alone",
-                       paths[i], i ? "third-party" : "user");
+            BELT_LOG_W("guard: no injection model at %s (nor at %s); %s text is judged by rules "
+                       "alone",
+                       paths[i], installed[i], i ? "third-party" : "user");
     }
     belt_status st = belt_guard_new(&p, out, err);
     if (st != BELT_OK && st != BELT_ERR_NOMEM)

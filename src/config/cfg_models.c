@@ -63,7 +63,7 @@ static const struct belt_cfg_field replay_fields[] = {
         "breaker", BELT_CFG_CUSTOM, M(breaker), 0, 0, 0, NULL, read_breaker                        \
     }
 
-/* An http:// or https:// URL with a host, or an error at the value of `key` in map (or at
+/* An http:// or https:// URL with a host, or an error at the `base_url` value in map (or at
  * `fallback` when the value came from an environment variable). */
 static belt_status check_base_url(struct belt_cfg_reader *rd, struct fy_node *map,
                                   struct belt_cfg_mark fallback, const char *where, const char *url)

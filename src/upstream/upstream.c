@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "upstream/upstream.h"
 #include "util/buf.h"
@@ -35,6 +36,8 @@ struct belt_upstream {
     struct belt_xfer *free_xfers; /* recycled transfers (linked by next_reap), with easy */
     size_t n_free;                /* their number */
     int no_proxy_env;             /* no proxy variable is set: tell curl not to look */
+    struct sock_ctx **socks;      /* watched sockets by fd (active or parked), owned */
+    size_t n_socks;               /* room in socks */
 };
 
 struct belt_xfer {
@@ -60,10 +63,18 @@ struct belt_xfer {
     char errbuf[CURL_ERROR_SIZE];  /* curl's message */
 };
 
-/* Per watched socket. */
+/* Per watched socket. When curl stops watching a kept-alive connection (CURL_POLL_REMOVE) the
+ * socket stays registered for reading ("parked"), so that the next transfer on it costs no
+ * epoll_ctl: only a change of interest does. A parked socket that turns readable (the peer
+ * closed it) is dropped; curl's own liveness check finds it dead before reuse. A socket curl
+ * closes is dropped first (CURLOPT_CLOSESOCKETFUNCTION), so a reused fd number never meets a
+ * stale registration. */
 struct sock_ctx {
-    struct event *ev; /* read/write interest */
-    curl_socket_t fd; /* the socket */
+    struct belt_upstream *u; /* owner */
+    struct event *ev;        /* read/write interest */
+    curl_socket_t fd;        /* the socket */
+    short kind;              /* the event's current flags */
+    int parked;              /* curl is not watching it (an idle pooled connection) */
 };
 
 /* ---- curl <-> libevent plumbing ----------------------------------------------------------- */
@@ -79,9 +90,56 @@ static void drive(struct belt_upstream *u, curl_socket_t fd, int flags)
     check_done(u);
 }
 
+static void on_socket_event(evutil_socket_t fd, short what, void *arg);
+
+static struct sock_ctx *sock_get(const struct belt_upstream *u, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < u->n_socks ? u->socks[fd] : NULL;
+}
+
+static int sock_put(struct belt_upstream *u, curl_socket_t fd, struct sock_ctx *sc)
+{
+    if ((size_t)fd >= u->n_socks) {
+        size_t n = BELT_MAX((size_t)fd + 1, u->n_socks * 2);
+        struct sock_ctx **v = belt_realloc(u->socks, n * sizeof(*v));
+        if (!v)
+            return -1;
+        memset(v + u->n_socks, 0, (n - u->n_socks) * sizeof(*v));
+        u->socks = v;
+        u->n_socks = n;
+    }
+    u->socks[fd] = sc;
+    return 0;
+}
+
+static void sock_drop(struct sock_ctx *sc)
+{
+    sc->u->socks[sc->fd] = NULL;
+    event_free(sc->ev);
+    belt_free(sc);
+}
+
+/* Set the event's interest; no system call when it is already that. */
+static void sock_want(struct sock_ctx *sc, short kind)
+{
+    if (sc->kind == kind)
+        return;
+    event_del(sc->ev);
+    event_assign(sc->ev, sc->u->base, sc->fd, kind, on_socket_event, sc);
+    event_add(sc->ev, NULL);
+    sc->kind = kind;
+}
+
 static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 {
-    struct belt_upstream *u = arg;
+    struct sock_ctx *sc = arg;
+    struct belt_upstream *u = sc->u;
+    if (sc->parked) { /* an idle pooled connection woke up: closed by the peer, or noise */
+        BELT_LOG_D("upstream: pooled connection (fd %d) readable while idle: no longer watched",
+                   (int)fd);
+        sock_drop(sc);
+        return;
+    }
     int flags =
         ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     drive(u, (curl_socket_t)fd, flags);
@@ -97,13 +155,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     struct belt_upstream *u = userp;
-    struct sock_ctx *sc = socketp;
+    struct sock_ctx *sc = socketp ? socketp : sock_get(u, s);
     (void)easy;
-    if (what == CURL_POLL_REMOVE) {
+    if (what == CURL_POLL_REMOVE) { /* park it: reading, until reused, dropped or closed */
         if (sc) {
-            event_free(sc->ev);
-            belt_free(sc);
             curl_multi_assign(u->multi, s, NULL);
+            sc->parked = 1;
+            sock_want(sc, EV_READ | EV_PERSIST);
         }
         return 0;
     }
@@ -113,19 +171,33 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         sc = belt_calloc(1, sizeof(*sc));
         if (!sc)
             return -1;
+        sc->u = u;
         sc->fd = s;
-        sc->ev = event_new(u->base, s, kind, on_socket_event, u);
-        if (!sc->ev) {
+        sc->kind = kind;
+        sc->ev = event_new(u->base, s, kind, on_socket_event, sc);
+        if (!sc->ev || sock_put(u, s, sc) != 0 || event_add(sc->ev, NULL) != 0) {
+            if (sc->ev)
+                event_free(sc->ev);
+            if (sock_get(u, s) == sc)
+                u->socks[s] = NULL;
             belt_free(sc);
             return -1;
         }
-        curl_multi_assign(u->multi, s, sc);
     } else {
-        event_del(sc->ev);
-        event_assign(sc->ev, u->base, s, kind, on_socket_event, u);
+        sock_want(sc, kind);
     }
-    event_add(sc->ev, NULL);
+    sc->parked = 0;
+    curl_multi_assign(u->multi, s, sc);
     return 0;
+}
+
+/* curl closes a socket: forget it first (its fd number may come back for another). */
+static int close_cb(void *clientp, curl_socket_t s)
+{
+    struct sock_ctx *sc = sock_get(clientp, s);
+    if (sc)
+        sock_drop(sc);
+    return close(s);
 }
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -351,6 +423,8 @@ static int setup_easy_once(struct belt_upstream *u, struct belt_xfer *x)
     bad |= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u) != CURLE_OK;
     /* curl's receive buffer is per handle (16 KiB by default): answers and SSE events are
      * small, and thousands of concurrent streams each hold one (measured: -12 KiB RSS per
      * stream with 4 KiB, no change in throughput) */
@@ -544,7 +618,11 @@ void belt__upstream_free(struct belt_upstream *u)
         belt_free(x);
     }
     if (u->multi)
-        curl_multi_cleanup(u->multi);
+        curl_multi_cleanup(u->multi); /* closes the pooled connections: close_cb drops them */
+    for (size_t i = 0; i < u->n_socks; i++)
+        if (u->socks[i])
+            sock_drop(u->socks[i]);
+    belt_free(u->socks);
     if (u->timer)
         event_free(u->timer);
     if (u->reap_ev)

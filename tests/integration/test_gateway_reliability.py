@@ -39,6 +39,7 @@ models:
     deployments:
       - {{ name: heavy, base_url: "{U}", model: "fake+w3", weight: 3 }}
       - {{ name: light, base_url: "{U}", model: "fake+w1", weight: 1 }}
+  idle: {{ provider: openai, base_url: "{U}", model: "fake+echo+idleclose", retries: 0 }}
   claude: {{ provider: anthropic, base_url: "{U}", model: claude-fake, api_key_env: ANTHROPIC_TEST_KEY,
             price: {{ input: 3, output: 15 }} }}
   claude_tools: {{ provider: anthropic, base_url: "{U}", model: "fake+tools" }}
@@ -126,6 +127,20 @@ def breaker_takes_a_failing_deployment_out_and_probes_it_back():
     windows = int((time.time() - t0) / 2.0)
     dead_hits = sum(1 for q in fake.requests() if q["body"]["model"] == "fake+status=500")
     assert 1 <= dead_hits <= 1 + windows, dead_hits
+
+
+@r.case
+def pooled_connections_closed_while_idle_are_replaced():
+    # the upstream closes each connection right after answering (an idle timeout): the pooled
+    # connection dies while belt is not using it, and the next call must not notice
+    fake.reset()
+    for i in range(20):
+        st, h, doc, _ = belt.chat({"model": "idle", "messages": [
+            {"role": "user", "content": "n%d" % i}]})
+        assert st == 200, (i, st, doc)
+        assert doc["choices"][0]["message"]["content"] == "n%d" % i, doc
+        time.sleep(0.01 if i % 2 else 0)  # half of them after the close has arrived
+    assert len(fake.requests()) == 20, len(fake.requests())
 
 
 @r.case

@@ -811,30 +811,16 @@ static belt_status parse_line(struct belt_cfg_reader *rd, struct fy_node_pair *p
     return node_hash(rd, v, where, NULL, l->hash);
 }
 
+static belt_status parse_entry(struct belt_cfg_reader *rd, struct fy_node_pair *pair, void *l)
+{
+    return parse_line(rd, pair, l);
+}
+
 belt_status belt__cfg_lines_parse(struct belt_cfg_reader *rd, struct fy_node *node,
                                   struct belt_cfg_mark mark, struct belt_cfg_lines *out)
 {
-    if (!node || !fy_node_is_mapping(node))
-        return belt__cfg_error(rd, belt__cfg_node_mark(node, mark), "lines",
-                               "expected a mapping of line names to lines");
-    int count = fy_node_mapping_item_count(node);
-    out->v = belt_calloc((size_t)(count > 0 ? count : 1), sizeof(*out->v));
-    if (!out->v)
-        return NOMEM(rd);
-    void *it = NULL;
-    for (;;) {
-        struct fy_node_pair *pair = fy_node_mapping_iterate(node, &it);
-        if (!pair)
-            break;
-        belt_status st = parse_line(rd, pair, &out->v[out->n++]);
-        if (st != BELT_OK)
-            return st;
-        for (size_t i = 0; i + 1 < out->n; i++)
-            if (strcmp(out->v[i].name, out->v[out->n - 1].name) == 0)
-                return belt__cfg_error(rd, out->v[out->n - 1].mark, "lines",
-                                       "line '%s' is defined twice", out->v[i].name);
-    }
-    return BELT_OK;
+    return belt__cfg_parse_named(rd, node, mark, "lines", "line names to lines", sizeof(*out->v),
+                                 (void **)&out->v, &out->n, parse_entry);
 }
 
 void belt__cfg_lines_free(struct belt_cfg_lines *ls)

@@ -350,27 +350,16 @@ static belt_status parse_one(struct belt_cfg_reader *rd, struct fy_node_pair *pa
     return st;
 }
 
+static belt_status parse_entry(struct belt_cfg_reader *rd, struct fy_node_pair *pair, void *m)
+{
+    return parse_one(rd, pair, m);
+}
+
 belt_status belt__cfg_models_parse(struct belt_cfg_reader *rd, struct fy_node *node,
                                    struct belt_cfg_mark mark, struct belt_cfg_models *out)
 {
-    if (!node || !fy_node_is_mapping(node))
-        return belt__cfg_error(rd, belt__cfg_node_mark(node, mark), "models",
-                               "expected a mapping of model names to settings");
-    int count = fy_node_mapping_item_count(node);
-    out->v = belt_calloc((size_t)(count > 0 ? count : 1), sizeof(*out->v));
-    if (!out->v)
-        return belt__error_set(rd->err, BELT_ERR_NOMEM, 0, "out of memory");
-    void *it = NULL;
-    for (;;) {
-        struct fy_node_pair *pair = fy_node_mapping_iterate(node, &it);
-        if (!pair)
-            break;
-        struct belt_cfg_model *m = &out->v[out->n++];
-        belt_status st = parse_one(rd, pair, m);
-        if (st != BELT_OK)
-            return st;
-    }
-    return BELT_OK;
+    return belt__cfg_parse_named(rd, node, mark, "models", "model names to settings",
+                                 sizeof(*out->v), (void **)&out->v, &out->n, parse_entry);
 }
 
 void belt__cfg_models_free(struct belt_cfg_models *ms)

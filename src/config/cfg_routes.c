@@ -921,26 +921,16 @@ static belt_status parse_route(struct belt_cfg_reader *rd, struct fy_node_pair *
     return BELT_OK;
 }
 
+static belt_status parse_entry(struct belt_cfg_reader *rd, struct fy_node_pair *pair, void *r)
+{
+    return parse_route(rd, pair, r);
+}
+
 belt_status belt__cfg_routes_parse(struct belt_cfg_reader *rd, struct fy_node *node,
                                    struct belt_cfg_mark mark, struct belt_cfg_routes *out)
 {
-    if (!node || !fy_node_is_mapping(node))
-        return belt__cfg_error(rd, belt__cfg_node_mark(node, mark), "routes",
-                               "expected a mapping of route names to policies");
-    int count = fy_node_mapping_item_count(node);
-    out->v = belt_calloc((size_t)(count > 0 ? count : 1), sizeof(*out->v));
-    if (!out->v)
-        return NOMEM(rd);
-    void *it = NULL;
-    for (;;) {
-        struct fy_node_pair *pair = fy_node_mapping_iterate(node, &it);
-        if (!pair)
-            break;
-        belt_status st = parse_route(rd, pair, &out->v[out->n++]);
-        if (st != BELT_OK)
-            return st;
-    }
-    return BELT_OK;
+    return belt__cfg_parse_named(rd, node, mark, "routes", "route names to policies",
+                                 sizeof(*out->v), (void **)&out->v, &out->n, parse_entry);
 }
 
 /* ---- freeing -------------------------------------------------------------------------------- */

@@ -50,10 +50,10 @@ belt_status belt__cfg_error(struct belt_cfg_reader *rd, struct belt_cfg_mark mar
     va_end(ap);
     const char *sep = where && *where ? ": " : "";
     if (mark.line > 0)
-        return belt__error_set(rd->err, BELT_ERR_CONFIG, 0, "%s:%d:%d: %s%s%s", rd->file,
-                               mark.line, mark.col, where ? where : "", sep, msg);
-    return belt__error_set(rd->err, BELT_ERR_CONFIG, 0, "%s: %s%s%s", rd->file,
-                           where ? where : "", sep, msg);
+        return belt__error_set(rd->err, BELT_ERR_CONFIG, 0, "%s:%d:%d: %s%s%s", rd->file, mark.line,
+                               mark.col, where ? where : "", sep, msg);
+    return belt__error_set(rd->err, BELT_ERR_CONFIG, 0, "%s: %s%s%s", rd->file, where ? where : "",
+                           sep, msg);
 }
 
 char *belt__cfg_scalar_dup(struct fy_node *node)
@@ -129,16 +129,26 @@ static int parse_bool(const char *s, int *out)
 static const char *type_name(enum belt_cfg_type t)
 {
     switch (t) {
-    case BELT_CFG_STR: return "a string";
-    case BELT_CFG_PATH: return "a path";
-    case BELT_CFG_INT: return "an integer";
-    case BELT_CFG_DOUBLE: return "a number";
-    case BELT_CFG_BOOL: return "true or false";
-    case BELT_CFG_DURATION: return "a duration (e.g. 250ms, 30s, 5m)";
-    case BELT_CFG_ENUM: return "one of the listed names";
-    case BELT_CFG_STRLIST: return "a list of strings";
-    case BELT_CFG_JSON: return "a value";
-    case BELT_CFG_CUSTOM: return "a value";
+    case BELT_CFG_STR:
+        return "a string";
+    case BELT_CFG_PATH:
+        return "a path";
+    case BELT_CFG_INT:
+        return "an integer";
+    case BELT_CFG_DOUBLE:
+        return "a number";
+    case BELT_CFG_BOOL:
+        return "true or false";
+    case BELT_CFG_DURATION:
+        return "a duration (e.g. 250ms, 30s, 5m)";
+    case BELT_CFG_ENUM:
+        return "one of the listed names";
+    case BELT_CFG_STRLIST:
+        return "a list of strings";
+    case BELT_CFG_JSON:
+        return "a value";
+    case BELT_CFG_CUSTOM:
+        return "a value";
     }
     return "a value";
 }
@@ -151,8 +161,8 @@ static belt_status check_range(struct belt_cfg_reader *rd, struct belt_cfg_mark 
     return BELT_OK;
 }
 
-static belt_status read_strlist(struct belt_cfg_reader *rd, struct fy_node *node,
-                                const char *where, struct belt_cfg_strlist *out)
+static belt_status read_strlist(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                                struct belt_cfg_strlist *out)
 {
     struct belt_cfg_mark none = {0, 0};
     belt__cfg_strlist_free(out);
@@ -188,8 +198,8 @@ static belt_status read_strlist(struct belt_cfg_reader *rd, struct fy_node *node
 }
 
 /* Read a scalar-typed field. */
-static belt_status read_scalar(struct belt_cfg_reader *rd, struct fy_node *node,
-                               const char *where, const struct belt_cfg_field *f, void *dst)
+static belt_status read_scalar(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                               const struct belt_cfg_field *f, void *dst)
 {
     struct belt_cfg_mark none = {0, 0};
     struct belt_cfg_mark m = belt__cfg_node_mark(node, none);
@@ -263,8 +273,7 @@ static belt_status read_scalar(struct belt_cfg_reader *rd, struct fy_node *node,
 }
 
 belt_status belt__cfg_read_value(struct belt_cfg_reader *rd, struct fy_node *node,
-                                 const char *where, const struct belt_cfg_field *f,
-                                 void *target)
+                                 const char *where, const struct belt_cfg_field *f, void *target)
 {
     void *dst = (char *)target + f->offset;
     switch (f->type) {
@@ -283,8 +292,7 @@ belt_status belt__cfg_read_value(struct belt_cfg_reader *rd, struct fy_node *nod
 
 belt_status belt__cfg_read_map(struct belt_cfg_reader *rd, struct fy_node *map,
                                struct belt_cfg_mark mark, const char *where,
-                               const struct belt_cfg_field *fields, size_t n_fields,
-                               void *target)
+                               const struct belt_cfg_field *fields, size_t n_fields, void *target)
 {
     char sub[256];
     if (map && !fy_node_is_mapping(map) && !scalar_is_null(map))
@@ -395,8 +403,8 @@ static json_t *scalar_to_json(struct fy_node *node)
     return v;
 }
 
-belt_status belt__cfg_to_json(struct belt_cfg_reader *rd, struct fy_node *node,
-                              const char *where, json_t **out)
+belt_status belt__cfg_to_json(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                              json_t **out)
 {
     struct belt_cfg_mark none = {0, 0};
     *out = NULL;
@@ -456,4 +464,25 @@ belt_status belt__cfg_to_json(struct belt_cfg_reader *rd, struct fy_node *node,
         return BELT_OK;
     }
     return belt__cfg_error(rd, belt__cfg_node_mark(node, none), where, "unsupported YAML node");
+}
+
+belt_status belt__cfg_parse_named(struct belt_cfg_reader *rd, struct fy_node *node,
+                                  struct belt_cfg_mark mark, const char *section,
+                                  const char *expected, size_t elem_size, void **v, size_t *n,
+                                  belt__cfg_entry_fn *fn)
+{
+    if (!node || !fy_node_is_mapping(node))
+        return belt__cfg_error(rd, belt__cfg_node_mark(node, mark), section,
+                               "expected a mapping of %s", expected);
+    int count = fy_node_mapping_item_count(node);
+    *v = belt_calloc((size_t)(count > 0 ? count : 1), elem_size);
+    if (!*v)
+        return belt__error_set(rd->err, BELT_ERR_NOMEM, 0, "out of memory");
+    void *it = NULL;
+    for (struct fy_node_pair *pair; (pair = fy_node_mapping_iterate(node, &it));) {
+        belt_status st = fn(rd, pair, (char *)*v + (*n)++ * elem_size);
+        if (st != BELT_OK)
+            return st;
+    }
+    return BELT_OK;
 }

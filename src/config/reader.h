@@ -53,13 +53,13 @@ typedef belt_status belt_cfg_custom_fn(struct belt_cfg_reader *rd, struct fy_nod
                                        void *target);
 
 struct belt_cfg_field {
-    const char *key;                /* YAML key */
-    enum belt_cfg_type type;        /* how to read the value */
-    size_t offset;                  /* offsetof() in the target struct */
-    int required;                   /* 1: a missing key is an error */
-    double min, max;                /* numeric range when max > min */
-    const char *const *enum_names;  /* BELT_CFG_ENUM: NULL-terminated names */
-    belt_cfg_custom_fn *custom;     /* BELT_CFG_CUSTOM */
+    const char *key;               /* YAML key */
+    enum belt_cfg_type type;       /* how to read the value */
+    size_t offset;                 /* offsetof() in the target struct */
+    int required;                  /* 1: a missing key is an error */
+    double min, max;               /* numeric range when max > min */
+    const char *const *enum_names; /* BELT_CFG_ENUM: NULL-terminated names */
+    belt_cfg_custom_fn *custom;    /* BELT_CFG_CUSTOM */
 };
 
 /* Read a mapping with a field table: unknown keys, wrong types, out-of-range values and
@@ -67,8 +67,7 @@ struct belt_cfg_field {
  * Fields not present keep whatever the target already holds (set defaults first). */
 belt_status belt__cfg_read_map(struct belt_cfg_reader *rd, struct fy_node *map,
                                struct belt_cfg_mark mark, const char *where,
-                               const struct belt_cfg_field *fields, size_t n_fields,
-                               void *target);
+                               const struct belt_cfg_field *fields, size_t n_fields, void *target);
 /* Read one value of a given type (used by custom parsers for list items and the like). */
 belt_status belt__cfg_read_value(struct belt_cfg_reader *rd, struct fy_node *node,
                                  const char *where, const struct belt_cfg_field *field,
@@ -93,11 +92,24 @@ char *belt__cfg_scalar_dup(struct fy_node *node);
 /* Resolve a path against the config directory (absolute paths are kept). Caller frees. */
 char *belt__cfg_resolve_path(const struct belt_cfg_reader *rd, const char *path);
 /* Convert any YAML node to JSON (scalars keep their YAML type: numbers, booleans, null). */
-belt_status belt__cfg_to_json(struct belt_cfg_reader *rd, struct fy_node *node,
-                              const char *where, json_t **out);
+belt_status belt__cfg_to_json(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
+                              json_t **out);
 /* Join "a" + "." + "b" into buf (for `where` paths of nested values). */
 const char *belt__cfg_where(char *buf, size_t cap, const char *parent, const char *key);
 /* Free a string list. */
 void belt__cfg_strlist_free(struct belt_cfg_strlist *l);
+
+/* Parse one entry of a named section into `elem` (zeroed) from its key/value pair. */
+typedef belt_status belt__cfg_entry_fn(struct belt_cfg_reader *rd, struct fy_node_pair *pair,
+                                       void *elem);
+/* A section that maps names to entries (models, routes, lines): allocate one element of
+ * elem_size per key into *v (owned; counted in *n as they are parsed, so a partly parsed
+ * section frees like a whole one) and parse each with fn. `expected` completes "expected a
+ * mapping of ..." when the node is not a mapping. Duplicate names are refused by the YAML
+ * parser itself. */
+belt_status belt__cfg_parse_named(struct belt_cfg_reader *rd, struct fy_node *node,
+                                  struct belt_cfg_mark mark, const char *section,
+                                  const char *expected, size_t elem_size, void **v, size_t *n,
+                                  belt__cfg_entry_fn *fn);
 
 #endif

@@ -71,6 +71,7 @@ static const char *const bad_cases[][2] = {
     {"- just\n- a list\n", "must be a mapping of sections"},
     {"models:\n  m: { provider: local, path: x, price: { input: -1 } }\n",
      "models.m.price.input: -1 is out of range"},
+    {"lines:\n  a: { stations: [] }\n  a: { stations: [] }\n", "invalid YAML: duplicate key"},
     {"models:\n  m: { provider: openai, base_url: 5 }\n",
      "t.yaml:2:36: models.m.base_url: '5' is not an http:// or https:// URL"},
     {"models:\n  m:\n    provider: openai\n    deployments:\n      - { base_url: 'ftp://x' }\n",

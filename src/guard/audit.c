@@ -23,7 +23,9 @@
 
 #include "belt.h"
 #include "config/config.h"
+#include "guard/audit.h"
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -113,11 +115,87 @@ static void chain_hash(const unsigned char *prev, const char *content, size_t n,
     crypto_hash_sha256_final(&s, out);
 }
 
-/* The canonical content of one event (caller frees). */
-static belt_status canonical(const struct belt_audit_event *ev, int64_t seq, int64_t ts, char **out,
-                             struct belt_error *err)
+size_t belt__audit_real(char out[BELT__AUDIT_REAL_MAX], double v)
+{
+    int n = snprintf(out, BELT__AUDIT_REAL_MAX, "%.17g", v);
+    if (n < 0 || n >= BELT__AUDIT_REAL_MAX - 2)
+        n = 0;
+    out[n] = '\0';
+    char *e = strchr(out, 'e');
+    if (!e && !strchr(out, '.')) {
+        memcpy(out + n, ".0", 3);
+        return (size_t)n + 2;
+    }
+    if (e) { /* "1e+20" -> "1e20", "2.5e-06" -> "2.5e-6" */
+        char *d = e + 1, *src = e + 1;
+        if (*src == '-')
+            d = ++src;
+        else if (*src == '+')
+            src++;
+        while (*src == '0' && src[1])
+            src++;
+        memmove(d, src, strlen(src) + 1);
+        n = (int)strlen(out);
+    }
+    return (size_t)n;
+}
+
+/* Every byte printable ASCII (then JSON escapes only '"' and '\\', the same in any writer). */
+static int printable(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return 0;
+    return 1;
+}
+
+static belt_status put_str_or_null(struct belt_buf *b, const char *key, const char *v)
+{
+    belt_status st = belt_buf_puts(b, key);
+    if (st == BELT_OK)
+        st = v ? belt_buf_append_json_string(b, v, strlen(v)) : belt_buf_puts(b, "null");
+    return st;
+}
+
+/* The envelope around data that is already canonical (see belt__audit_append_canonical). */
+static belt_status canonical_concat(const struct belt_audit_event *ev, int64_t seq, int64_t ts,
+                                    char **out, struct belt_error *err)
+{
+    struct belt_buf b;
+    belt_buf_init(&b, 0);
+    const char *data = ev->data_json && *ev->data_json ? ev->data_json : "{}";
+    belt_status st = belt_buf_reserve(&b, strlen(data) + 128);
+    if (st == BELT_OK)
+        st = put_str_or_null(&b, "{\"actor\":", ev->actor);
+    if (st == BELT_OK)
+        st = belt_buf_puts(&b, ",\"data\":");
+    if (st == BELT_OK)
+        st = belt_buf_puts(&b, data);
+    if (st == BELT_OK)
+        st = put_str_or_null(&b, ",\"kind\":", ev->kind);
+    if (st == BELT_OK)
+        st = belt_buf_printf(&b, ",\"seq\":%lld", (long long)seq);
+    if (st == BELT_OK)
+        st = put_str_or_null(&b, ",\"subject\":", ev->subject);
+    if (st == BELT_OK)
+        st = belt_buf_printf(&b, ",\"ts\":%lld}", (long long)ts);
+    if (st != BELT_OK) {
+        belt_buf_deinit(&b);
+        return belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
+    }
+    *out = belt_buf_detach(&b, NULL);
+    return BELT_OK;
+}
+
+/* The canonical content of one event (caller frees). data_canonical: the caller promises
+ * data_json is canonical already (belt__audit_append_canonical). */
+static belt_status canonical(const struct belt_audit_event *ev, int data_canonical, int64_t seq,
+                             int64_t ts, char **out, struct belt_error *err)
 {
     *out = NULL;
+    if (data_canonical && printable(ev->kind) && printable(ev->actor) && printable(ev->subject) &&
+        printable(ev->data_json))
+        return canonical_concat(ev, seq, ts, out, err);
     json_t *data = NULL;
     if (ev->data_json && *ev->data_json) {
         belt_status st =
@@ -177,8 +255,8 @@ static belt_status step_done(struct belt_store *st, sqlite3_stmt *q, struct belt
 }
 
 static belt_status insert_rows(struct belt_audit *a, const struct belt_audit_event *ev, size_t n,
-                               int64_t *seq, unsigned char hash[HASH_LEN], int64_t *ts_last,
-                               struct belt_error *err)
+                               int data_canonical, int64_t *seq, unsigned char hash[HASH_LEN],
+                               int64_t *ts_last, struct belt_error *err)
 {
     sqlite3_stmt *ins = NULL;
     belt_status s = belt__store_prepare(a->st,
@@ -192,7 +270,7 @@ static belt_status insert_rows(struct belt_audit *a, const struct belt_audit_eve
         }
         int64_t ts = ev[i].ts_ms ? ev[i].ts_ms : belt_wall_ms();
         char *content = NULL;
-        s = canonical(&ev[i], *seq + 1, ts, &content, err);
+        s = canonical(&ev[i], data_canonical, *seq + 1, ts, &content, err);
         if (s != BELT_OK)
             break;
         unsigned char h[HASH_LEN];
@@ -275,13 +353,14 @@ static belt_status write_checkpoint(struct belt_audit *a, int64_t seq, int64_t t
 
 /* Inside a transaction: append, then head, then a checkpoint when due (or forced). */
 static belt_status append_locked(struct belt_audit *a, const struct belt_audit_event *ev, size_t n,
-                                 int force_checkpoint, int64_t *last_seq, struct belt_error *err)
+                                 int data_canonical, int force_checkpoint, int64_t *last_seq,
+                                 struct belt_error *err)
 {
     int64_t seq = 0, cp = 0, ts = belt_wall_ms();
     unsigned char hash[HASH_LEN];
     belt_status s = read_tail(a->st, &seq, hash, err);
     if (s == BELT_OK)
-        s = insert_rows(a, ev, n, &seq, hash, &ts, err);
+        s = insert_rows(a, ev, n, data_canonical, &seq, hash, &ts, err);
     if (s == BELT_OK && seq > 0)
         s = write_head(a, seq, ts, hash, err);
     if (s == BELT_OK && seq > 0)
@@ -294,14 +373,15 @@ static belt_status append_locked(struct belt_audit *a, const struct belt_audit_e
 }
 
 static belt_status append_txn(struct belt_audit *a, const struct belt_audit_event *ev, size_t n,
-                              int force_checkpoint, int64_t *last_seq, struct belt_error *err)
+                              int data_canonical, int force_checkpoint, int64_t *last_seq,
+                              struct belt_error *err)
 {
     sqlite3 *db = belt__store_db(a->st);
     int own = sqlite3_get_autocommit(db);
     belt_status s = own ? belt__store_begin(a->st, err) : BELT_OK;
     if (s != BELT_OK)
         return s;
-    s = append_locked(a, ev, n, force_checkpoint, last_seq, err);
+    s = append_locked(a, ev, n, data_canonical, force_checkpoint, last_seq, err);
     if (own) {
         if (s == BELT_OK)
             s = belt__store_commit(a->st, err);
@@ -314,7 +394,7 @@ static belt_status append_txn(struct belt_audit *a, const struct belt_audit_even
 belt_status belt_audit_append(struct belt_audit *a, const struct belt_audit_event *ev,
                               int64_t *seq_out, struct belt_error *err)
 {
-    return append_txn(a, ev, 1, 0, seq_out, err);
+    return append_txn(a, ev, 1, 0, 0, seq_out, err);
 }
 
 belt_status belt_audit_append_batch(struct belt_audit *a, const struct belt_audit_event *ev,
@@ -325,12 +405,23 @@ belt_status belt_audit_append_batch(struct belt_audit *a, const struct belt_audi
             *last_seq = 0;
         return BELT_OK;
     }
-    return append_txn(a, ev, n, 0, last_seq, err);
+    return append_txn(a, ev, n, 0, 0, last_seq, err);
+}
+
+belt_status belt__audit_append_canonical(struct belt_audit *a, const struct belt_audit_event *ev,
+                                         size_t n, int64_t *last_seq, struct belt_error *err)
+{
+    if (n == 0) {
+        if (last_seq)
+            *last_seq = 0;
+        return BELT_OK;
+    }
+    return append_txn(a, ev, n, 1, 0, last_seq, err);
 }
 
 belt_status belt_audit_checkpoint(struct belt_audit *a, struct belt_error *err)
 {
-    return append_txn(a, NULL, 0, 1, NULL, err);
+    return append_txn(a, NULL, 0, 0, 1, NULL, err);
 }
 
 void belt_audit_close(struct belt_audit *a)

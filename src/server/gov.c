@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "engine/fmt.h"
+#include "guard/audit.h"
 #include "server/gov.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -62,17 +63,16 @@ static belt_status put_i64(struct belt_buf *b, int64_t v)
     return belt_buf_append(b, num, belt__fmt_i64(num, v));
 }
 
-/* The data object of a model.call event, keys in sorted order (as the audit log's canonical
- * form has them anyway), NUL-terminated. The cost is written to round-trip (17 digits) and
- * stays a real. Runs on the writer thread. */
+/* The data object of a model.call event in the audit log's canonical form (keys sorted, the
+ * cost as belt__audit_real prints it), NUL-terminated, so that belt__audit_append_canonical
+ * can store it as it is. Runs on the writer thread. */
 static belt_status render_call(const struct srv_audit_ev *e, struct belt_buf *b)
 {
-    char num[40];
-    int n = snprintf(num, sizeof(num), "%.17g", e->call.cost_usd);
+    char num[BELT__AUDIT_REAL_MAX];
+    double cost = isfinite(e->call.cost_usd) ? e->call.cost_usd : 0.0;
+    size_t n = belt__audit_real(num, cost);
     int bad = belt_buf_puts(b, "{\"cost_usd\":") != BELT_OK;
-    bad |= belt_buf_append(b, num, (size_t)n) != BELT_OK;
-    if (!strpbrk(num, ".eE"))
-        bad |= belt_buf_puts(b, ".0") != BELT_OK;
+    bad |= belt_buf_append(b, num, n) != BELT_OK;
     bad |= belt_buf_puts(b, ",\"http_status\":") != BELT_OK;
     bad |= put_i64(b, e->call.http_status) != BELT_OK;
     bad |= belt_buf_puts(b, ",\"input_tokens\":") != BELT_OK;
@@ -137,7 +137,7 @@ static belt_status append_chunk(struct belt_audit *a, struct belt_writer_ctx *ct
     if (s == BELT_OK)
         s = exec_cached(ctx, "SAVEPOINT srv_audit", &err);
     if (s == BELT_OK) {
-        s = belt_audit_append_batch(a, ev, n, NULL, &err);
+        s = belt__audit_append_canonical(a, ev, n, NULL, &err);
         if (s == BELT_OK)
             s = exec_cached(ctx, "RELEASE srv_audit", &err);
         else

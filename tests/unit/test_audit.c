@@ -5,9 +5,14 @@
  */
 #include "testutil.h"
 
+#include <jansson.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "guard/audit.h"
+#include "util/rng.h"
 
 static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
 
@@ -352,6 +357,116 @@ static void audit_rejects_bad_params(void **state)
     BELT_ASSERT_STATUS(belt_audit_append(f->a, &ev, NULL, NULL), BELT_ERR_INVALID);
 }
 
+/* belt__audit_real prints a real byte for byte as jansson does in the canonical form. */
+static void audit_real_matches_jansson(void **state)
+{
+    (void)state;
+    double fixed[] = {
+        0.0,   -0.0,   1.0,    0.1, 1e-7,    2.25e-6,   1.5e20, 123456789.0,
+        1e100, 1e-300, 5e-324, 0.6, 3.0e-05, 1.0 / 3.0, -42.5,  1.7976931348623157e308,
+        1e16,  1e17,   12e-3,  7e22};
+    struct belt_rng rng;
+    belt_rng_seed(&rng, 7);
+    for (size_t i = 0; i < 20000; i++) {
+        double v;
+        if (i < BELT_ARRAY_LEN(fixed)) {
+            v = fixed[i];
+        } else { /* any finite bit pattern, and prices-like magnitudes */
+            uint64_t bits = belt_rng_next(&rng);
+            memcpy(&v, &bits, sizeof(v));
+            if (!isfinite(v) || (i & 1))
+                v = (double)(bits >> 11) * 0x1.0p-53 * pow(10.0, (double)(i % 13) - 9.0);
+        }
+        char mine[BELT__AUDIT_REAL_MAX];
+        size_t n = belt__audit_real(mine, v);
+        json_t *j = json_real(v);
+        char *ref = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(17));
+        assert_non_null(ref);
+        if (strcmp(mine, ref) != 0)
+            fail_msg("value %a: belt__audit_real \"%s\", jansson \"%s\"", v, mine, ref);
+        assert_int_equal(n, strlen(ref));
+        free(ref);
+        json_decref(j);
+    }
+}
+
+struct rows {
+    int n;
+    char content[8][512];
+    char hash[8][65];
+};
+
+static int keep_row(void *ud, const struct belt_audit_row *row)
+{
+    struct rows *r = ud;
+    if (r->n < 8) {
+        snprintf(r->content[r->n], sizeof(r->content[0]), "%s", row->content);
+        snprintf(r->hash[r->n], sizeof(r->hash[0]), "%s", row->hash);
+    }
+    r->n++;
+    return 0;
+}
+
+/* Appending pre-rendered canonical data stores exactly what the general path (parse and
+ * re-print) stores: same content, same chain — including events that the fast path must hand
+ * to the general one (non-ASCII or control characters, NULL actor and data). */
+static void audit_canonical_append_matches_general_path(void **state)
+{
+    struct fixture *f = *state;
+    char cost[BELT__AUDIT_REAL_MAX], data[3][256];
+    belt__audit_real(cost, 2.25e-6);
+    snprintf(data[0], sizeof(data[0]),
+             "{\"cost_usd\":%s,\"http_status\":200,\"key_name\":\"ops \\\"a\\\\b\\\"\","
+             "\"model\":\"gpt-4o-mini\",\"route\":\"r\",\"stream\":false}",
+             cost);
+    belt__audit_real(cost, 1e20);
+    snprintf(data[1], sizeof(data[1]),
+             "{\"cost_usd\":%s,\"key_name\":\"caf\xc3\xa9\",\"stream\":true}", cost);
+    snprintf(data[2], sizeof(data[2]), "{\"nested\":{\"a\":[1,-2],\"b\":null},\"z\":\"tab\\t\"}");
+    struct belt_audit_event ev[] = {
+        {"model.call", "key_1", "trace-1", data[0], 1001},
+        {"model.call", "k\x01y", "trace-2", data[1], 1002}, /* control char and UTF-8 */
+        {"model.call", NULL, NULL, data[2], 1003},
+        {"guard.block", "key_2", "trace-4", NULL, 1004},
+    };
+    int64_t last = 0;
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(belt__audit_append_canonical(f->a, ev, BELT_ARRAY_LEN(ev), &last, &err),
+                       &err);
+    assert_int_equal(last, 4);
+
+    /* the same events through the public (general) path, in a second store */
+    char path2[600];
+    snprintf(path2, sizeof(path2), "%s/general.db", f->dir);
+    struct belt_store_params sp = belt_store_default_params();
+    sp.path = path2;
+    struct belt_store *st2 = NULL;
+    BELT_ASSERT_OK_ERR(belt_store_open(&sp, &st2, &err), &err);
+    struct belt_audit_params ap = belt_audit_default_params();
+    ap.store = st2;
+    ap.key = key;
+    ap.key_len = sizeof(key);
+    ap.checkpoint_every = 4;
+    struct belt_audit *a2 = NULL;
+    BELT_ASSERT_OK_ERR(belt_audit_open(&ap, &a2, &err), &err);
+    BELT_ASSERT_OK_ERR(belt_audit_append_batch(a2, ev, BELT_ARRAY_LEN(ev), &last, &err), &err);
+
+    struct rows fast = {0}, general = {0};
+    BELT_ASSERT_OK(belt_audit_list(f->st, 1, 0, NULL, keep_row, &fast, NULL));
+    BELT_ASSERT_OK(belt_audit_list(st2, 1, 0, NULL, keep_row, &general, NULL));
+    assert_int_equal(fast.n, 4);
+    assert_int_equal(general.n, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(fast.content[i], general.content[i]);
+        assert_string_equal(fast.hash[i], general.hash[i]);
+    }
+    assert_non_null(strstr(fast.content[0], "\"cost_usd\":2.2500000000000001e-6,"));
+    assert_non_null(strstr(fast.content[1], "caf\\u00E9")); /* jansson: upper-case hex */
+    verify(f, BELT_OK);
+    belt_audit_close(a2);
+    belt_store_close(st2);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -374,6 +489,8 @@ int main(void)
         T(audit_two_writers_share_one_chain),
         T(audit_list_filters_by_range_and_kind),
         T(audit_rejects_bad_params),
+        cmocka_unit_test(audit_real_matches_jansson),
+        T(audit_canonical_append_matches_general_path),
     };
     return belt_test_run("audit", tests, BELT_ARRAY_LEN(tests));
 }

@@ -670,27 +670,46 @@ belt_status belt__inject_required_literals(const char *pattern, struct belt__lit
 /* ---- Aho–Corasick -----------------------------------------------------------------------------
  */
 
-struct ac_node {
-    uint32_t first;           /* first edge (after build: index into edges, sorted by byte) */
-    uint32_t n_edges;         /* outgoing edges */
+/* Build time: a trie node with its full output set, and sibling lists of edges. */
+struct ac_bnode {
+    uint32_t first;           /* first edge (after compact_edges: index into a->edges) */
+    uint32_t n_edges;         /* outgoing edges (after compact_edges) */
     uint32_t fail;            /* failure link */
     int has_out;              /* out is not empty */
     struct belt__ac_hits out; /* rules whose literal ends here or at a suffix */
 };
 
-struct ac_edge {
+struct ac_bedge {
     unsigned char c; /* byte */
     uint32_t to;     /* child */
-    uint32_t next;   /* build time: next sibling (0 = none) */
+    uint32_t next;   /* next sibling (0 = none) */
+};
+
+/* Run time: 16 bytes a node; output sets are shared (most nodes have none, and the ones that
+ * do repeat a few sets), which keeps the automaton of the default rules near 0.4 MB. */
+struct ac_node {
+    uint32_t first;   /* first edge in a->edges, sorted by byte */
+    uint32_t n_edges; /* outgoing edges */
+    uint32_t fail;    /* failure link */
+    uint32_t out;     /* index into a->outs; 0 = none */
+};
+
+struct ac_edge {
+    uint32_t to;     /* child */
+    unsigned char c; /* byte */
 };
 
 struct belt__ac {
-    struct ac_node *nodes; /* nodes[0] is the root */
+    struct ac_bnode *bnodes; /* build time; nodes[0] is the root; NULL once built */
     size_t n_nodes, cap_nodes;
-    struct ac_edge *edges; /* edges; edges[0] unused */
+    struct ac_bedge *bedges; /* build time; bedges[0] unused; NULL once built */
     size_t n_edges, cap_edges;
-    uint32_t root[256]; /* root transitions (0 = stay at the root) */
-    int built;          /* belt__ac_build done */
+    struct ac_node *nodes;      /* run time (n_nodes) */
+    struct ac_edge *edges;      /* run time (n_edges + 1), per node contiguous */
+    struct belt__ac_hits *outs; /* distinct output sets; outs[0] unused */
+    size_t n_outs;              /* including outs[0] */
+    uint32_t root[256];         /* root transitions (0 = stay at the root) */
+    int built;                  /* belt__ac_build done */
 };
 
 belt_status belt__ac_new(struct belt__ac **out)
@@ -701,9 +720,9 @@ belt_status belt__ac_new(struct belt__ac **out)
         return BELT_ERR_NOMEM;
     a->cap_nodes = 64;
     a->cap_edges = 64;
-    a->nodes = belt_calloc(a->cap_nodes, sizeof(*a->nodes));
-    a->edges = belt_calloc(a->cap_edges, sizeof(*a->edges));
-    if (!a->nodes || !a->edges) {
+    a->bnodes = belt_calloc(a->cap_nodes, sizeof(*a->bnodes));
+    a->bedges = belt_calloc(a->cap_edges, sizeof(*a->bedges));
+    if (!a->bnodes || !a->bedges) {
         belt__ac_free(a);
         return BELT_ERR_NOMEM;
     }
@@ -717,8 +736,11 @@ void belt__ac_free(struct belt__ac *a)
 {
     if (!a)
         return;
+    belt_free(a->bnodes);
+    belt_free(a->bedges);
     belt_free(a->nodes);
     belt_free(a->edges);
+    belt_free(a->outs);
     belt_free(a);
 }
 
@@ -727,9 +749,9 @@ static uint32_t build_child(const struct belt__ac *a, uint32_t node, unsigned ch
 {
     if (node == 0)
         return a->root[c];
-    for (uint32_t e = a->nodes[node].first; e; e = a->edges[e].next)
-        if (a->edges[e].c == c)
-            return a->edges[e].to;
+    for (uint32_t e = a->bnodes[node].first; e; e = a->bedges[e].next)
+        if (a->bedges[e].c == c)
+            return a->bedges[e].to;
     return 0;
 }
 
@@ -758,28 +780,29 @@ belt_status belt__ac_add(struct belt__ac *a, const char *lit, size_t n, unsigned
         unsigned char c = (unsigned char)lit[i];
         uint32_t next = build_child(a, node, c);
         if (!next) {
-            if (grow((void **)&a->nodes, &a->cap_nodes, a->n_nodes + 1, sizeof(*a->nodes)) ||
-                grow((void **)&a->edges, &a->cap_edges, a->n_edges + 1, sizeof(*a->edges)))
+            if (grow((void **)&a->bnodes, &a->cap_nodes, a->n_nodes + 1, sizeof(*a->bnodes)) ||
+                grow((void **)&a->bedges, &a->cap_edges, a->n_edges + 1, sizeof(*a->bedges)))
                 return BELT_ERR_NOMEM;
             next = (uint32_t)a->n_nodes++;
             uint32_t e = (uint32_t)a->n_edges++;
-            a->edges[e] = (struct ac_edge){c, next, a->nodes[node].first};
-            a->nodes[node].first = e;
+            a->bedges[e] = (struct ac_bedge){c, next, a->bnodes[node].first};
+            a->bnodes[node].first = e;
             if (node == 0)
                 a->root[c] = next;
         }
         node = next;
     }
-    a->nodes[node].out.w[rule / 64] |= (uint64_t)1 << (rule % 64);
-    a->nodes[node].has_out = 1;
+    a->bnodes[node].out.w[rule / 64] |= (uint64_t)1 << (rule % 64);
+    a->bnodes[node].has_out = 1;
     return BELT_OK;
 }
 
-/* Run time: the child of node on byte c (edges sorted by byte), or 0. */
-static uint32_t child(const struct belt__ac *a, const struct ac_node *nd, unsigned char c)
+/* The child on byte c among edges[first .. first + n) (sorted by byte), or 0. */
+static inline uint32_t child(const struct ac_edge *edges, uint32_t first, uint32_t n,
+                             unsigned char c)
 {
-    const struct ac_edge *e = a->edges + nd->first;
-    uint32_t lo = 0, hi = nd->n_edges;
+    const struct ac_edge *e = edges + first;
+    uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
         if (e[mid].c < c)
@@ -792,7 +815,7 @@ static uint32_t child(const struct belt__ac *a, const struct ac_node *nd, unsign
     return 0;
 }
 
-/* Lay the edges of each node out contiguously, sorted by byte. */
+/* Lay the edges of each node out contiguously, sorted by byte, in the run-time array. */
 static belt_status compact_edges(struct belt__ac *a)
 {
     struct ac_edge *ne = belt_calloc(a->n_edges + 1, sizeof(*ne));
@@ -800,12 +823,11 @@ static belt_status compact_edges(struct belt__ac *a)
         return BELT_ERR_NOMEM;
     uint32_t k = 1;
     for (size_t i = 0; i < a->n_nodes; i++) {
-        struct ac_node *nd = &a->nodes[i];
+        struct ac_bnode *nd = &a->bnodes[i];
         uint32_t start = k;
-        for (uint32_t e = nd->first; e; e = a->edges[e].next) {
+        for (uint32_t e = nd->first; e; e = a->bedges[e].next) {
             uint32_t j = k++;
-            ne[j] = a->edges[e];
-            ne[j].next = 0;
+            ne[j] = (struct ac_edge){a->bedges[e].to, a->bedges[e].c};
             while (j > start && ne[j - 1].c > ne[j].c) { /* insertion sort */
                 struct ac_edge t = ne[j - 1];
                 ne[j - 1] = ne[j];
@@ -816,9 +838,59 @@ static belt_status compact_edges(struct belt__ac *a)
         nd->first = start;
         nd->n_edges = k - start;
     }
-    belt_free(a->edges);
+    belt_free(a->bedges);
+    a->bedges = NULL;
     a->edges = ne;
-    a->cap_edges = a->n_edges + 1;
+    return BELT_OK;
+}
+
+static uint64_t hits_hash(const struct belt__ac_hits *h)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (size_t w = 0; w < BELT_ARRAY_LEN(h->w); w++)
+        x = (x ^ h->w[w]) * 0xff51afd7ed558ccdULL;
+    return x ^ (x >> 33);
+}
+
+/* The run-time nodes: each output set stored once (a hash table over the distinct sets). */
+static belt_status finish_nodes(struct belt__ac *a)
+{
+    size_t n_out = 1, cap = 16;
+    for (size_t i = 0; i < a->n_nodes; i++)
+        n_out += a->bnodes[i].has_out != 0;
+    while (cap < 2 * n_out)
+        cap *= 2;
+    uint32_t *slot = belt_calloc(cap, sizeof(*slot)); /* index into outs; 0 = empty */
+    struct belt__ac_hits *outs = belt_calloc(n_out, sizeof(*outs));
+    struct ac_node *nodes = belt_calloc(a->n_nodes, sizeof(*nodes));
+    if (!slot || !outs || !nodes) {
+        belt_free(slot);
+        belt_free(outs);
+        belt_free(nodes);
+        return BELT_ERR_NOMEM;
+    }
+    size_t used = 1;
+    for (size_t i = 0; i < a->n_nodes; i++) {
+        const struct ac_bnode *b = &a->bnodes[i];
+        nodes[i] = (struct ac_node){b->first, b->n_edges, b->fail, 0};
+        if (!b->has_out)
+            continue;
+        size_t h = (size_t)hits_hash(&b->out) & (cap - 1);
+        while (slot[h] && memcmp(&outs[slot[h]], &b->out, sizeof(b->out)) != 0)
+            h = (h + 1) & (cap - 1);
+        if (!slot[h]) {
+            outs[used] = b->out;
+            slot[h] = (uint32_t)used++;
+        }
+        nodes[i].out = slot[h];
+    }
+    belt_free(slot);
+    struct belt__ac_hits *fit = belt_realloc(outs, used * sizeof(*outs));
+    a->outs = fit ? fit : outs;
+    a->n_outs = used;
+    a->nodes = nodes;
+    belt_free(a->bnodes);
+    a->bnodes = NULL;
     return BELT_OK;
 }
 
@@ -832,34 +904,37 @@ belt_status belt__ac_build(struct belt__ac *a)
     if (!queue)
         return BELT_ERR_NOMEM;
     size_t head = 0, tail = 0;
-    const struct ac_node *root = &a->nodes[0];
+    const struct ac_bnode *root = &a->bnodes[0];
     for (uint32_t k = 0; k < root->n_edges; k++) {
         const struct ac_edge *e = &a->edges[root->first + k];
         a->root[e->c] = e->to;
-        a->nodes[e->to].fail = 0;
+        a->bnodes[e->to].fail = 0;
         queue[tail++] = e->to;
     }
     while (head < tail) { /* breadth first: a node's failure target is done before it */
         uint32_t u = queue[head++];
-        const struct ac_node *nu = &a->nodes[u];
+        const struct ac_bnode *nu = &a->bnodes[u];
         for (uint32_t k = 0; k < nu->n_edges; k++) {
             const struct ac_edge *e = &a->edges[nu->first + k];
             uint32_t f = nu->fail, t = 0;
             for (;;) {
-                t = f == 0 ? a->root[e->c] : child(a, &a->nodes[f], e->c);
+                t = f == 0 ? a->root[e->c]
+                           : child(a->edges, a->bnodes[f].first, a->bnodes[f].n_edges, e->c);
                 if (t || f == 0)
                     break;
-                f = a->nodes[f].fail;
+                f = a->bnodes[f].fail;
             }
-            struct ac_node *nv = &a->nodes[e->to];
+            struct ac_bnode *nv = &a->bnodes[e->to];
             nv->fail = t == e->to ? 0 : t;
             for (size_t w = 0; w < BELT_ARRAY_LEN(nv->out.w); w++)
-                nv->out.w[w] |= a->nodes[nv->fail].out.w[w];
-            nv->has_out |= a->nodes[nv->fail].has_out;
+                nv->out.w[w] |= a->bnodes[nv->fail].out.w[w];
+            nv->has_out |= a->bnodes[nv->fail].has_out;
             queue[tail++] = e->to;
         }
     }
     belt_free(queue);
+    if (finish_nodes(a) != BELT_OK)
+        return BELT_ERR_NOMEM;
     a->built = 1;
     return BELT_OK;
 }
@@ -867,20 +942,21 @@ belt_status belt__ac_build(struct belt__ac *a)
 static inline uint32_t step(const struct belt__ac *a, uint32_t st, unsigned char c)
 {
     while (st) {
-        uint32_t t = child(a, &a->nodes[st], c);
+        const struct ac_node *nd = &a->nodes[st];
+        uint32_t t = child(a->edges, nd->first, nd->n_edges, c);
         if (t)
             return t;
-        st = a->nodes[st].fail;
+        st = nd->fail;
     }
     return a->root[c];
 }
 
 static inline void collect(const struct belt__ac *a, uint32_t st, struct belt__ac_hits *h)
 {
-    const struct ac_node *nd = &a->nodes[st];
-    if (nd->has_out)
+    uint32_t o = a->nodes[st].out;
+    if (o)
         for (size_t w = 0; w < BELT_ARRAY_LEN(h->w); w++)
-            h->w[w] |= nd->out.w[w];
+            h->w[w] |= a->outs[o].w[w];
 }
 
 void belt__ac_scan(const struct belt__ac *a, const char *s, size_t n, enum belt__ac_feed feed,

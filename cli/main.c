@@ -94,6 +94,20 @@ static void log_to_stderr(void *ud, enum belt_log_level level, const char *msg)
     fprintf(stderr, "belt[%s]: %s\n", names[level < 4 ? level : 3], msg);
 }
 
+/* belt uses no GnuTLS, but Debian's libcurl links it (through librtmp and libldap) and its
+ * library constructor initialises it eagerly: about 0.8 MB resident that a long-running
+ * gateway never uses. The constructor runs before main() and reads GNUTLS_NO_IMPLICIT_INIT,
+ * so `belt serve` sets the variable and executes itself once more (same pid,
+ * arguments and descriptors); libraries that do use GnuTLS initialise it explicitly. Skipped
+ * when the variable is set already (also the way to run `belt serve` under valgrind, which
+ * would not follow the exec), and harmless when the exec fails. */
+static void reexec_lean(char **argv)
+{
+    if (getenv("GNUTLS_NO_IMPLICIT_INIT") || setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
     struct cli_ctx ctx = {0};
@@ -145,6 +159,8 @@ int main(int argc, char **argv)
             return CLI_EXIT_OK;
         }
     }
+    if (cmd == &cli_serve_cmd)
+        reexec_lean(argv);
     struct belt_global_params gp = belt_global_default_params();
     if (ctx.verbose) {
         gp.log_fn = log_to_stderr;

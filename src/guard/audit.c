@@ -35,12 +35,40 @@
 #define MAC_LEN  crypto_auth_hmacsha256_BYTES
 #define MAX_KEY  128
 
+/* The append path's statements, prepared once per handle (a batch runs all five). */
+enum { Q_TAIL, Q_INSERT, Q_HEAD, Q_LAST_CP, Q_CHECKPOINT, Q_N };
+
+static const char *const q_sql[Q_N] = {
+    [Q_TAIL] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    [Q_INSERT] = "INSERT INTO audit(seq, ts_ms, kind, actor, subject, content, prev_hash, hash)"
+                 " VALUES(?,?,?,?,?,?,?,?)",
+    [Q_HEAD] = "INSERT OR REPLACE INTO audit_head(id, seq, ts_ms, hash, mac) VALUES(1,?,?,?,?)",
+    [Q_LAST_CP] = "SELECT coalesce(max(seq), 0) FROM audit_checkpoints",
+    [Q_CHECKPOINT] =
+        "INSERT OR IGNORE INTO audit_checkpoints(seq, ts_ms, hash, mac) VALUES(?,?,?,?)",
+};
+
 struct belt_audit {
     struct belt_store *st;      /* borrowed */
+    sqlite3_stmt *q[Q_N];       /* prepared on first use; finalized by belt_audit_close */
     unsigned char key[MAX_KEY]; /* MAC key; wiped on close */
     size_t key_len;             /* its length */
     uint32_t every;             /* rows between checkpoints */
 };
+
+/* Statement k of the handle, reset and ready to bind. */
+static belt_status stmt(struct belt_audit *a, int k, sqlite3_stmt **out, struct belt_error *err)
+{
+    if (!a->q[k]) {
+        belt_status s = belt__store_prepare(a->st, q_sql[k], &a->q[k], err);
+        if (s != BELT_OK)
+            return s;
+    }
+    sqlite3_reset(a->q[k]);
+    sqlite3_clear_bindings(a->q[k]);
+    *out = a->q[k];
+    return BELT_OK;
+}
 
 struct belt_audit_params belt_audit_default_params(void)
 {
@@ -224,12 +252,11 @@ static belt_status canonical(const struct belt_audit_event *ev, int data_canonic
 }
 
 /* The last row's (seq, hash), or (0, zeros) for an empty log. */
-static belt_status read_tail(struct belt_store *st, int64_t *seq, unsigned char hash[HASH_LEN],
+static belt_status read_tail(struct belt_audit *a, int64_t *seq, unsigned char hash[HASH_LEN],
                              struct belt_error *err)
 {
     sqlite3_stmt *q = NULL;
-    belt_status s =
-        belt__store_prepare(st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &q, err);
+    belt_status s = stmt(a, Q_TAIL, &q, err);
     if (s != BELT_OK)
         return s;
     *seq = 0;
@@ -240,9 +267,9 @@ static belt_status read_tail(struct belt_store *st, int64_t *seq, unsigned char 
         if (sqlite3_column_bytes(q, 1) == HASH_LEN)
             memcpy(hash, sqlite3_column_blob(q, 1), HASH_LEN);
     } else if (rc != SQLITE_DONE) {
-        s = belt__store_error(st, rc, err, "audit tail");
+        s = belt__store_error(a->st, rc, err, "audit tail");
     }
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
     return s;
 }
 
@@ -259,10 +286,7 @@ static belt_status insert_rows(struct belt_audit *a, const struct belt_audit_eve
                                int64_t *ts_last, struct belt_error *err)
 {
     sqlite3_stmt *ins = NULL;
-    belt_status s = belt__store_prepare(a->st,
-                                        "INSERT INTO audit(seq, ts_ms, kind, actor, subject, "
-                                        "content, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)",
-                                        &ins, err);
+    belt_status s = stmt(a, Q_INSERT, &ins, err);
     for (size_t i = 0; i < n && s == BELT_OK; i++) {
         if (!ev[i].kind || !*ev[i].kind) {
             s = belt__error_set(err, BELT_ERR_INVALID, 0, "audit: event %zu has no kind", i);
@@ -291,7 +315,6 @@ static belt_status insert_rows(struct belt_audit *a, const struct belt_audit_eve
             *ts_last = ts;
         }
     }
-    sqlite3_finalize(ins);
     return s;
 }
 
@@ -302,32 +325,27 @@ static belt_status write_head(struct belt_audit *a, int64_t seq, int64_t ts,
     unsigned char mac[MAC_LEN];
     mac_of(a->key, a->key_len, "head", seq, hash, mac);
     sqlite3_stmt *q = NULL;
-    belt_status s = belt__store_prepare(
-        a->st, "INSERT OR REPLACE INTO audit_head(id, seq, ts_ms, hash, mac) VALUES(1,?,?,?,?)", &q,
-        err);
+    belt_status s = stmt(a, Q_HEAD, &q, err);
     if (s != BELT_OK)
         return s;
     sqlite3_bind_int64(q, 1, seq);
     sqlite3_bind_int64(q, 2, ts);
     sqlite3_bind_blob(q, 3, hash, HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_blob(q, 4, mac, MAC_LEN, SQLITE_STATIC);
-    s = step_done(a->st, q, err, "audit head");
-    sqlite3_finalize(q);
-    return s;
+    return step_done(a->st, q, err, "audit head");
 }
 
-static belt_status last_checkpoint(struct belt_store *st, int64_t *seq, struct belt_error *err)
+static belt_status last_checkpoint(struct belt_audit *a, int64_t *seq, struct belt_error *err)
 {
     sqlite3_stmt *q = NULL;
-    belt_status s =
-        belt__store_prepare(st, "SELECT coalesce(max(seq), 0) FROM audit_checkpoints", &q, err);
+    belt_status s = stmt(a, Q_LAST_CP, &q, err);
     if (s != BELT_OK)
         return s;
     int rc = sqlite3_step(q);
     *seq = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
     if (rc != SQLITE_ROW)
-        s = belt__store_error(st, rc, err, "audit checkpoints");
-    sqlite3_finalize(q);
+        s = belt__store_error(a->st, rc, err, "audit checkpoints");
+    sqlite3_reset(q);
     return s;
 }
 
@@ -337,18 +355,14 @@ static belt_status write_checkpoint(struct belt_audit *a, int64_t seq, int64_t t
     unsigned char mac[MAC_LEN];
     mac_of(a->key, a->key_len, "checkpoint", seq, hash, mac);
     sqlite3_stmt *q = NULL;
-    belt_status s = belt__store_prepare(
-        a->st, "INSERT OR IGNORE INTO audit_checkpoints(seq, ts_ms, hash, mac) VALUES(?,?,?,?)", &q,
-        err);
+    belt_status s = stmt(a, Q_CHECKPOINT, &q, err);
     if (s != BELT_OK)
         return s;
     sqlite3_bind_int64(q, 1, seq);
     sqlite3_bind_int64(q, 2, ts);
     sqlite3_bind_blob(q, 3, hash, HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_blob(q, 4, mac, MAC_LEN, SQLITE_STATIC);
-    s = step_done(a->st, q, err, "audit checkpoint");
-    sqlite3_finalize(q);
-    return s;
+    return step_done(a->st, q, err, "audit checkpoint");
 }
 
 /* Inside a transaction: append, then head, then a checkpoint when due (or forced). */
@@ -358,13 +372,13 @@ static belt_status append_locked(struct belt_audit *a, const struct belt_audit_e
 {
     int64_t seq = 0, cp = 0, ts = belt_wall_ms();
     unsigned char hash[HASH_LEN];
-    belt_status s = read_tail(a->st, &seq, hash, err);
+    belt_status s = read_tail(a, &seq, hash, err);
     if (s == BELT_OK)
         s = insert_rows(a, ev, n, data_canonical, &seq, hash, &ts, err);
     if (s == BELT_OK && seq > 0)
         s = write_head(a, seq, ts, hash, err);
     if (s == BELT_OK && seq > 0)
-        s = last_checkpoint(a->st, &cp, err);
+        s = last_checkpoint(a, &cp, err);
     if (s == BELT_OK && seq > cp && (force_checkpoint || seq - cp >= (int64_t)a->every))
         s = write_checkpoint(a, seq, ts, hash, err);
     if (last_seq)
@@ -431,6 +445,8 @@ void belt_audit_close(struct belt_audit *a)
     struct belt_error err = {0};
     if (belt_audit_checkpoint(a, &err) != BELT_OK)
         BELT_LOG_W("audit: final checkpoint failed: %s", err.msg);
+    for (int k = 0; k < Q_N; k++)
+        sqlite3_finalize(a->q[k]);
     sodium_memzero(a->key, sizeof(a->key));
     belt_free(a);
 }

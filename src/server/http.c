@@ -6,6 +6,7 @@
 #include "belt_config.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include "engine/fmt.h"
 #include "server/server.h"
+#include "util/error.h"
 
 /* ---- responses ---------------------------------------------------------------------------- */
 
@@ -163,10 +165,85 @@ void belt__srv_track_reply(struct srv_loop *sl, struct evhttp_request *hr)
     sl->n_flushing++;
 }
 
+/* ---- writing replies at the end of the loop turn --------------------------------------------
+ *
+ * evhttp queues a reply and writes it once epoll next reports the socket writable: per reply an
+ * EPOLLOUT registration, another loop pass, the write, and a deregistration — and the bytes
+ * wait behind everything else the turn still does. Instead, a complete reply's connection is
+ * noted, and when the callbacks of this turn are done (an event made active, so it runs before
+ * the next epoll_wait) the reply is written at once. When all of it went out, the pending write
+ * interest is dropped (the event changelist then makes no system call for it) and evhttp's
+ * write callback runs as it would have after its own write. A short or failed write leaves the
+ * rest to evhttp. Waiting for the end of the turn keeps the order a client can observe: what the
+ * handler does after sending (cache, budgets, metrics) is done before the client has the reply.
+ * Each noted connection holds a bufferevent reference, so one that evhttp frees in the meantime
+ * stays valid (and is skipped: its callbacks are gone). */
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct srv_loop *sl = arg;
+    (void)fd;
+    (void)what;
+    for (size_t i = 0; i < sl->n_flush; i++) { /* n_flush may grow: callbacks can reply too */
+        struct bufferevent *bev = sl->flush[i];
+        bufferevent_data_cb wcb = NULL;
+        bufferevent_getcb(bev, NULL, &wcb, NULL, NULL);
+        struct evbuffer *out = bufferevent_get_output(bev);
+        if (wcb && (bufferevent_get_enabled(bev) & EV_WRITE) && evbuffer_get_length(out) &&
+            evbuffer_write(out, bufferevent_getfd(bev)) >= 0 && evbuffer_get_length(out) == 0) {
+            bufferevent_disable(bev, EV_WRITE);
+            bufferevent_trigger(bev, EV_WRITE, 0);
+        }
+        bufferevent_decref(bev);
+    }
+    sl->n_flush = 0;
+}
+
+/* Note evcon's reply for the end of the turn; without room (or a connection) evhttp writes it. */
+static void flush_soon(struct srv_loop *sl, struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    if (!bev || !sl->flush_ev)
+        return;
+    if (sl->n_flush == sl->cap_flush) {
+        size_t n = sl->cap_flush ? sl->cap_flush * 2 : 64;
+        struct bufferevent **v = belt_realloc(sl->flush, n * sizeof(*v));
+        if (!v)
+            return;
+        sl->flush = v;
+        sl->cap_flush = n;
+    }
+    bufferevent_incref(bev);
+    sl->flush[sl->n_flush++] = bev;
+    if (sl->n_flush == 1)
+        event_active(sl->flush_ev, EV_TIMEOUT, 0);
+}
+
+belt_status belt__srv_flush_init(struct srv_loop *sl, struct belt_error *err)
+{
+    sl->flush_ev = event_new(sl->base, -1, 0, on_flush, sl);
+    return sl->flush_ev ? BELT_OK : belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
+}
+
+void belt__srv_flush_deinit(struct srv_loop *sl)
+{
+    for (size_t i = 0; i < sl->n_flush; i++)
+        bufferevent_decref(sl->flush[i]);
+    sl->n_flush = 0;
+    belt_free(sl->flush);
+    sl->flush = NULL;
+    sl->cap_flush = 0;
+    if (sl->flush_ev)
+        event_free(sl->flush_ev);
+    sl->flush_ev = NULL;
+}
+
 void belt__srv_send_body(struct srv_loop *sl, struct evhttp_request *hr, int status,
                          const char *ctype, const char *body, size_t len)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(hr);
+    /* taken now: a request whose client has gone has no connection, and sending frees it */
+    struct evhttp_connection *evcon = evhttp_request_get_connection(hr);
     belt__srv_track_reply(sl, hr);
     belt__srv_set_date(sl, hr);
     evhttp_add_header(h, "Content-Type", ctype);
@@ -176,6 +253,7 @@ void belt__srv_send_body(struct srv_loop *sl, struct evhttp_request *hr, int sta
     evhttp_send_reply(hr, status, belt__srv_reason(status), out);
     if (out)
         evbuffer_free(out);
+    flush_soon(sl, evcon);
 }
 
 static void send_error_v(struct srv_loop *sl, struct evhttp_request *hr, int ep, int status,

@@ -249,6 +249,8 @@ static belt_status loop_init(struct belt_server *s, struct srv_loop *sl, int fd,
         return belt__error_set(err, BELT_ERR_IO, errno, "cannot accept on the listening socket");
     }
     belt_status st = belt__srv_mailbox_init(sl, err);
+    if (st == BELT_OK)
+        st = belt__srv_flush_init(sl, err);
     if (st != BELT_OK)
         return st;
     size_t n_routes = belt_engine_config(s->e)->routes.n;
@@ -265,6 +267,7 @@ static void loop_deinit(struct srv_loop *sl)
     belt__srv_mailbox_deinit(sl); /* store tasks that came back: their requests are freed */
     if (sl->http)
         evhttp_free(sl->http);
+    belt__srv_flush_deinit(sl); /* after evhttp: its connections go with our references */
     if (sl->stop_ev)
         event_free(sl->stop_ev);
     if (sl->grace_ev)

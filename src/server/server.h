@@ -51,6 +51,9 @@ struct srv_loop {
     int torn_down;                     /* loop_deinit started: start no new store work */
     char date[32];                     /* the Date header of this second (http.c) */
     int64_t date_s;                    /* the second it is for */
+    struct event *flush_ev;            /* writes the replies of this turn (http.c) */
+    struct bufferevent **flush;        /* their connections, each with a reference we hold */
+    size_t n_flush, cap_flush;         /* how many, room */
 };
 
 struct belt_server {
@@ -176,6 +179,10 @@ const char *belt__srv_reason(int status);
 /* Set the Date header of a reply (formatted once per second per loop, so that evhttp does
  * not format its own on every reply). */
 void belt__srv_set_date(struct srv_loop *sl, struct evhttp_request *hr);
+/* The end-of-turn writer of complete replies (see http.c): create with the loop, and drop
+ * what is still queued before the event base is freed. */
+belt_status belt__srv_flush_init(struct srv_loop *sl, struct belt_error *err);
+void belt__srv_flush_deinit(struct srv_loop *sl);
 
 /* ---- request.c: requests in progress ------------------------------------------------------- */
 

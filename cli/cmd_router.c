@@ -106,6 +106,9 @@ static int train_option(const struct cli_command *cmd, int c, struct train_opts 
     case 'Q':
         o->quiet = 1;
         return 0;
+    case 'S':
+        o->p.shape = 1;
+        return 0;
     case 't':
         return split_tiers(cmd, optarg, o);
     case 'c':
@@ -152,6 +155,7 @@ static int parse_train(const struct cli_command *cmd, int argc, char **argv, str
                                          {"char-ngrams", required_argument, NULL, 'c'},
                                          {"seed", required_argument, NULL, 's'},
                                          {"ensemble", required_argument, NULL, 'E'},
+                                         {"shape", no_argument, NULL, 'S'},
                                          {"no-record", no_argument, NULL, 'R'},
                                          {"quiet", no_argument, NULL, 'Q'},
                                          {NULL, 0, NULL, 0}};
@@ -409,6 +413,8 @@ const struct cli_command cli_router_cmd = {
     "  --buckets BITS        2^BITS hashed features per tier (default 18)\n"
     "  --word-ngrams N       longest word n-gram (default 2)\n"
     "  --char-ngrams MIN-MAX character n-grams (default 3-5; 0 = none)\n"
+    "  --shape               add shape features: counts of words, numbers, operators, answer\n"
+    "                        options; first and last tokens (helps verifiers: query + answer)\n"
     "  --name NAME           registry name (default: file name)   --no-record   --quiet\n"
     "\n"
     "predict: add \"router\": {\"p_correct\": {tier: p}, \"tier\": ...} to each JSONL record\n"

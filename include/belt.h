@@ -744,8 +744,9 @@ BELT_API belt_status belt_store_trace_steps(struct belt_store *st, const char *i
 /* A router predicts, from the text of a task alone, the probability that each of N tiers
  * (models, cheapest first) answers it correctly; a `learned` route then sends the task to the
  * cheapest tier whose predicted success reaches a target. Features are computed in-process
- * (hashed word and character n-grams, as the classifier's); one calibrated logistic model per
- * tier. See docs/routes.md.
+ * (hashed word and character n-grams, as the classifier's, optionally plus a few shape features:
+ * bucketed counts and the first and last tokens); one calibrated logistic model per tier. See
+ * docs/routes.md.
  *
  * Thread rule: a belt_router is immutable once trained or loaded; belt_router_predict() and the
  * accessors are thread-safe on a shared router. */
@@ -779,6 +780,8 @@ typedef int belt_router_progress_fn(void *ud, size_t tier, int epoch, double dev
 struct belt_router_params {
     int word_ngrams;        /* longest word n-gram (1..4) */
     int char_min, char_max; /* character n-grams (char_min 0: none) */
+    int shape;              /* 1: also the router's shape features (counts of words, numbers,
+                               operators, answer options; first and last tokens); 0: none */
     int bucket_bits;        /* hashed feature table of 2^bucket_bits rows per tier */
     int epochs;             /* maximum passes over the training split */
     int ensemble;           /* fits averaged per tier (different shuffles), 1..100 */
@@ -793,8 +796,9 @@ struct belt_router_params {
     void *progress_ud;                        /* passed to progress */
 };
 
-/* Defaults: word 1-2 grams, char 3-5 grams, 2^18 buckets, 12 epochs, ensemble 5, learning rate 0.2,
- * l2 1e-4, dev 0.2, seed 1, isotonic calibration, objective BELT_ROUTER_CORRECT. */
+/* Defaults: word 1-2 grams, char 3-5 grams, no shape features, 2^18 buckets, 12 epochs,
+ * ensemble 5, learning rate 0.2, l2 1e-4, dev 0.2, seed 1, isotonic calibration, objective
+ * BELT_ROUTER_CORRECT. */
 BELT_API struct belt_router_params belt_router_default_params(void);
 
 /* Train a router for n_tiers tiers named tier_names (cheapest first; at least 2) from n

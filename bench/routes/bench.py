@@ -119,8 +119,9 @@ def summary(label, rows):
 
 
 def verifier_cascade(rl):
-    """GSM8K: a scorer of Mixtral's answer (the router trainer on query + answer text, its
-    P(Mixtral correct)) as a verifier; its scores are replayed on the test split."""
+    """GSM8K: a scorer of Mixtral's answer (the router trainer on query + answer text, with its
+    shape features, its P(Mixtral correct)) as a verifier; its scores are replayed on the test
+    split."""
     def with_answer(src, dst):
         with open(src) as f, open(dst, "w") as g:
             for line in f:
@@ -133,8 +134,8 @@ def verifier_cascade(rl):
     rows = []
     for seed in range(1, SEEDS + 1):
         scorer = os.path.join(WORK, "gsm-scorer-%d.belt" % seed)
-        run(BELT, "router", "train", "--data", tr, "-o", scorer, "--seed", seed, "--quiet",
-            "--no-record")
+        run(BELT, "router", "train", "--data", tr, "-o", scorer, "--seed", seed, "--shape",
+            "--quiet", "--no-record")
         scored = os.path.join(WORK, "gsm-verified.test.jsonl")
         out = run(BELT, "router", "predict", "-m", scorer, te)
         with open(os.path.join(rl, "gsm8k.test.jsonl")) as f, open(scored, "w") as g:

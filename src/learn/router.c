@@ -1,6 +1,7 @@
 /*
  * router.c — the learned router (belt.h, router.h): per tier, a logistic model over hashed
- * word/character n-grams trained with AdaGrad and L2, early-stopped on a dev split carved by a
+ * word/character n-grams (plus, on request, a few shape features: bucketed counts and the edge
+ * tokens of the text) trained with AdaGrad and L2, early-stopped on a dev split carved by a
  * hash of the text, then calibrated on that split (Platt or isotonic). Prediction is one pass
  * over the text's features (no allocation); the decision is the cheapest tier whose calibrated
  * probability reaches the target.
@@ -35,6 +36,7 @@ struct belt_router_params belt_router_default_params(void)
     p.seed = 1;
     p.calibration = BELT_ROUTER_CALIB_ISOTONIC;
     p.objective = BELT_ROUTER_CORRECT;
+    p.shape = 0;
     return p;
 }
 
@@ -81,12 +83,162 @@ void belt_router_free(struct belt_router *r)
     belt_free(r);
 }
 
+/* ---- shape features ------------------------------------------------------------------------- */
+
+/* Salt of the shape features' hash space. Changing it, or what a measure counts, changes every
+ * router: it is part of the router file format. */
+#define SALT_SHAPE 0xD6E8FEB86659FD93ULL
+
+/* Bucket of a count on a log scale: 0 | 1-2 | 3-6 | 7-14 | 15-30 | ... (at most `cap`). */
+static unsigned log_bucket(size_t n, unsigned cap)
+{
+    unsigned b = 0;
+    while (n > 0 && b < cap) {
+        b++;
+        n = (n - 1) >> 1;
+    }
+    return b;
+}
+
+static void emit_shape(belt__router_shape_fn *fn, void *ud, unsigned what, uint64_t value)
+{
+    fn(ud, belt_mix64(SALT_SHAPE + ((uint64_t)what << 56) + value) | 1);
+}
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Bytes of an answer-option label ("A." .. "J.", "A)" or "(A)") at the start of a line, else 0. */
+static size_t option_label(const char *s, size_t left)
+{
+    if (left >= 2 && s[0] >= 'A' && s[0] <= 'J' && (s[1] == '.' || s[1] == ')'))
+        return 2;
+    if (left >= 3 && s[0] == '(' && s[1] >= 'A' && s[1] <= 'J' && s[2] == ')')
+        return 3;
+    return 0;
+}
+
+static int is_op(unsigned char c)
+{
+    switch (c) {
+    case '+':
+    case '-':
+    case '*':
+    case '/':
+    case '=':
+    case '^':
+    case '<':
+    case '>':
+    case '%':
+    case '$':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Hash of the first (which 0), last (1) or last two (2) white-space-separated tokens, ASCII
+ * letters lower-cased and each run of digits read as one '0' (at most 64 bytes read). */
+static uint64_t edge_tokens(const char *text, size_t len, int which)
+{
+    size_t b = 0, e = len;
+    if (which == 0) {
+        while (b < len && is_space((unsigned char)text[b]))
+            b++;
+        for (e = b; e < len && !is_space((unsigned char)text[e]);)
+            e++;
+    } else {
+        while (e > 0 && is_space((unsigned char)text[e - 1]))
+            e--;
+        b = e;
+        for (int n = which; n > 0 && b > 0; n--) {
+            while (b > 0 && is_space((unsigned char)text[b - 1]))
+                b--;
+            while (b > 0 && !is_space((unsigned char)text[b - 1]))
+                b--;
+        }
+    }
+    uint64_t h = BELT_FNV_OFFSET;
+    for (size_t i = b; i < e && i < b + 64; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (is_digit(c) && i > b && is_digit((unsigned char)text[i - 1]))
+            continue;
+        if (is_digit(c))
+            c = '0';
+        else if (is_space(c))
+            c = ' ';
+        else if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c | 0x20);
+        h = belt_fnv1a(h, &c, 1);
+    }
+    return h;
+}
+
+void belt__router_shape_each(const char *text, size_t len, belt__router_shape_fn *fn, void *ud)
+{
+    size_t n_words = 0, n_numbers = 0, n_ops = 0, n_lines = 0, n_questions = 0;
+    size_t n_options = 0, option_words = 0, numeric_options = 0, stem_words = 0;
+    for (size_t i = 0; i < len;) { /* one line per turn; an option's label is not counted */
+        size_t label = option_label(text + i, len - i), words = 0;
+        int in_word = 0, digits = 0, letters = 0;
+        for (i += label; i < len && text[i] != '\n'; i++) {
+            unsigned char c = (unsigned char)text[i];
+            if (is_space(c)) {
+                in_word = 0;
+                continue;
+            }
+            words += !in_word;
+            in_word = 1;
+            if (is_digit(c)) {
+                n_numbers += i == 0 || !is_digit((unsigned char)text[i - 1]);
+                digits = 1;
+            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
+                letters = 1;
+            } else {
+                n_ops += is_op(c);
+                n_questions += c == '?';
+            }
+        }
+        i += i < len; /* the newline */
+        n_lines++;
+        n_words += words;
+        if (label) {
+            n_options++;
+            option_words += words;
+            numeric_options += digits && !letters;
+        } else if (!n_options) {
+            stem_words += words;
+        }
+    }
+    emit_shape(fn, ud, 1, log_bucket(n_words, 12));
+    emit_shape(fn, ud, 2, log_bucket(n_numbers, 8));
+    emit_shape(fn, ud, 3, log_bucket(n_ops, 8));
+    emit_shape(fn, ud, 4, BELT_MIN(n_options, 10));
+    emit_shape(fn, ud, 5, log_bucket(stem_words, 12));
+    emit_shape(fn, ud, 6, log_bucket(n_options ? option_words / n_options : 0, 8));
+    emit_shape(fn, ud, 7, BELT_MIN(numeric_options, 10));
+    emit_shape(fn, ud, 8, log_bucket(n_questions, 4));
+    emit_shape(fn, ud, 9, log_bucket(n_lines, 8));
+    emit_shape(fn, ud, 10, log_bucket(stem_words, 12) * 16 + log_bucket(n_numbers, 8));
+    emit_shape(fn, ud, 11, edge_tokens(text, len, 0));
+    emit_shape(fn, ud, 12, edge_tokens(text, len, 1));
+    emit_shape(fn, ud, 13, edge_tokens(text, len, 2));
+}
+
 /* ---- prediction ----------------------------------------------------------------------------- */
 
 /* Per-kind sums of every tier's weights, scaled once the kind's count is known. */
 struct score_acc {
-    const struct belt_router *r;                            /* the router */
-    double sum[BELT__FEAT_N_KINDS][BELT__ROUTER_MAX_TIERS]; /* weight sums per kind, tier */
+    const struct belt_router *r;                                /* the router */
+    double sum[BELT__FEAT_N_KINDS + 1][BELT__ROUTER_MAX_TIERS]; /* per kind (+ shape), tier */
+    size_t n_shape;                                             /* shape features seen */
 };
 
 static void score_feature(void *ud, uint64_t hash, enum belt__feature_kind kind)
@@ -98,20 +250,34 @@ static void score_feature(void *ud, uint64_t hash, enum belt__feature_kind kind)
         a->sum[kind][t] += w[t];
 }
 
+static void score_shape(void *ud, uint64_t hash)
+{
+    struct score_acc *a = ud;
+    const struct belt_router *r = a->r;
+    const float *w = &r->w[(size_t)(hash & r->mask) * r->n_tiers];
+    for (size_t t = 0; t < r->n_tiers; t++)
+        a->sum[BELT__FEAT_N_KINDS][t] += w[t];
+    a->n_shape++;
+}
+
 belt_status belt__router_scores(const struct belt_router *r, const char *text, size_t len,
                                 double *s, struct belt_error *err)
 {
     struct score_acc a;
     a.r = r;
+    a.n_shape = 0;
     memset(a.sum, 0, sizeof(a.sum));
     size_t n_kind[BELT__FEAT_N_KINDS] = {0};
     belt_status st = belt__features_each(&r->fc, text, len, score_feature, &a, n_kind, err);
     if (st != BELT_OK)
         return st;
+    if (r->shape)
+        belt__router_shape_each(text, len, score_shape, &a);
     for (size_t t = 0; t < r->n_tiers; t++) {
         double z = r->bias[t];
         for (int k = 0; k < BELT__FEAT_N_KINDS; k++)
             z += a.sum[k][t] * belt__features_block_scale(n_kind[k], 1.0);
+        z += a.sum[BELT__FEAT_N_KINDS][t] * belt__features_block_scale(a.n_shape, 1.0);
         s[t] = z;
     }
     return BELT_OK;

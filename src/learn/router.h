@@ -2,9 +2,11 @@
  * router.h — the learned router's in-memory layout (public API in belt.h: belt_router_*).
  *
  * A router holds, per tier (model, cheapest first), a logistic model over hashed text features
- * (learn/features.h) and a calibration map from its score to a probability. The weights of all
- * tiers are interleaved by bucket (w[bucket * n_tiers + tier]) so that one pass over a text's
- * features scores every tier. Prediction allocates nothing and is thread-safe.
+ * (learn/features.h) and, when trained with them, the router's own shape features
+ * (belt__router_shape_each(), a third block hashed into the same table), and a calibration map
+ * from its score to a probability. The weights of all tiers are interleaved by bucket
+ * (w[bucket * n_tiers + tier]) so that one pass over a text's features scores every tier.
+ * Prediction allocates nothing and is thread-safe.
  *
  * Files (router_file.c): magic "BELTRTR\x1a", format version, 64-byte header with a BLAKE2b-256
  * checksum of everything else, then sections META (JSON), WEIGHTS, BIAS, CALIB.
@@ -19,6 +21,7 @@
 #include "learn/features.h"
 
 #define BELT__ROUTER_MAX_TIERS 16
+#define BELT__ROUTER_N_SHAPE   13 /* shape features per text */
 
 /* Score → probability for one tier. */
 struct belt__router_calib {
@@ -38,6 +41,7 @@ struct belt_router {
     float *w;                         /* n_buckets × n_tiers, interleaved (owned) */
     float *bias;                      /* n_tiers (owned) */
     struct belt__router_calib *calib; /* n_tiers (owned) */
+    int shape;                        /* 1: shape features too (belt__router_shape_each) */
     int objective;                    /* enum belt_router_objective */
     int calibration;                  /* enum belt_router_calibration */
     char *metrics_json;               /* training figures (owned) */
@@ -49,6 +53,19 @@ struct belt_router *belt__router_alloc(size_t n_tiers, int bucket_bits);
 /* Raw scores (logits) of every tier for a text, into s[0..n_tiers). */
 belt_status belt__router_scores(const struct belt_router *r, const char *text, size_t len,
                                 double *s, struct belt_error *err);
+
+/* Receives one shape feature's hash (never 0). */
+typedef void belt__router_shape_fn(void *ud, uint64_t hash);
+
+/* The router's shape features of text[0..len): what the hashed n-grams cannot see — how long the
+ * text is and how it is laid out. Exactly BELT__ROUTER_N_SHAPE features, one per measure, each
+ * the hash of the measure and its (log-)bucketed value: words; numbers (digit runs); operators
+ * (+ - * / = ^ < > % $); answer options (lines starting "A." .. "J.", "A)" or "(A)"); words before
+ * the first option; mean words per option; options that are numbers only; question marks; lines;
+ * words before the options × numbers; and the first, the last and the last two tokens (split on
+ * white space, letters lower-cased, digit runs read as one '0': "#### 64" and "#### 7" agree).
+ * Byte-level: any bytes are accepted. No allocation; thread-safe. */
+void belt__router_shape_each(const char *text, size_t len, belt__router_shape_fn *fn, void *ud);
 
 /* Calibrated probability of score s. */
 double belt__router_calibrate(const struct belt__router_calib *c, double s);

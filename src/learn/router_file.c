@@ -3,7 +3,8 @@
  *
  * Layout (integers and floats little-endian, whatever the host):
  *   0   8  magic "BELTRTR\x1a"
- *   8   4  format version (1)
+ *   8   4  format version (2; version 1, read too, had no shape features and no
+ *            features.shape in META)
  *   12  4  header size (64)
  *   16  8  file size in bytes
  *   24  4  number of sections (4)
@@ -11,8 +12,9 @@
  *   32 32  BLAKE2b-256 of bytes [0, 32) followed by bytes [64, file size)
  *   64     section table: per section {u32 id, u32 0, u64 offset, u64 size}
  *   ...    sections, each on a 64-byte boundary:
- *            META     JSON: format, tiers [{name, cost_usd}], features, bucket_bits,
- *                     objective, calibration, metrics
+ *            META     JSON: format, tiers [{name, cost_usd}], features {word_ngrams,
+ *                     char_min, char_max, shape}, bucket_bits, objective, calibration,
+ *                     metrics
  *            WEIGHTS  2^bucket_bits × n_tiers float32, interleaved by bucket
  *            BIAS     n_tiers float32
  *            CALIB    per tier: f64 a, f64 b, u64 n, then n × (f64 x, f64 y)
@@ -33,7 +35,8 @@
 #include "util/json.h"
 
 #define MAGIC       "BELTRTR\x1a"
-#define VERSION     1u
+#define VERSION     2u /* written */
+#define VERSION_MIN 1u /* oldest read */
 #define HEADER      64u
 #define N_SECTIONS  4u
 #define SECTION_ENT 24u
@@ -111,15 +114,16 @@ static char *meta_json(const struct belt_router *r)
     }
     json_error_t je;
     json_t *metrics = json_loads(r->metrics_json ? r->metrics_json : "{}", 0, &je);
-    json_t *m = tiers && metrics
-                    ? json_pack("{s:s, s:o, s:{s:i, s:i, s:i}, s:i, s:s, s:s, s:o}", "format",
-                                "belt-router-1", "tiers", tiers, "features", "word_ngrams",
-                                r->fc.word_ngrams, "char_min", r->fc.char_min, "char_max",
-                                r->fc.char_max, "bucket_bits", r->bucket_bits, "objective",
-                                belt__router_objective_names[r->objective], "calibration",
-                                r->calibration == BELT_ROUTER_CALIB_PLATT ? "platt" : "isotonic",
-                                "metrics", metrics)
-                    : NULL;
+    json_t *m =
+        tiers && metrics
+            ? json_pack("{s:s, s:o, s:{s:i, s:i, s:i, s:b}, s:i, s:s, s:s, s:o}", "format",
+                        "belt-router-2", "tiers", tiers, "features", "word_ngrams",
+                        r->fc.word_ngrams, "char_min", r->fc.char_min, "char_max", r->fc.char_max,
+                        "shape", r->shape, "bucket_bits", r->bucket_bits, "objective",
+                        belt__router_objective_names[r->objective], "calibration",
+                        r->calibration == BELT_ROUTER_CALIB_PLATT ? "platt" : "isotonic", "metrics",
+                        metrics)
+            : NULL;
     if (!m) {
         json_decref(tiers);
         json_decref(metrics);
@@ -258,6 +262,7 @@ struct loader {
     uint64_t off[N_SECTIONS + 1]; /* by section id */
     uint64_t size[N_SECTIONS + 1];
     struct belt_error *err; /* errors */
+    uint32_t version;       /* the file's format version */
 };
 
 static belt_status corrupt(struct loader *l, const char *what)
@@ -271,10 +276,11 @@ static belt_status check_header(struct loader *l)
     const unsigned char *d = l->d;
     if (l->len < HEADER || memcmp(d, MAGIC, 8) != 0)
         return belt__error_set(l->err, BELT_ERR_FORMAT, 0, "%s: not a belt router file", l->path);
-    if (get32(d + 8) != VERSION)
+    l->version = get32(d + 8);
+    if (l->version < VERSION_MIN || l->version > VERSION)
         return belt__error_set(l->err, BELT_ERR_VERSION, 0,
-                               "%s: router format version %u, this build reads version %u", l->path,
-                               get32(d + 8), VERSION);
+                               "%s: router format version %u, this build reads versions %u to %u",
+                               l->path, l->version, VERSION_MIN, VERSION);
     if (get32(d + 12) != HEADER || get32(d + 24) != N_SECTIONS)
         return corrupt(l, "bad header");
     if (get64(d + 16) != l->len)
@@ -345,10 +351,13 @@ static belt_status read_meta(struct loader *l, struct belt_router **out)
     int64_t bits = belt_json_int(m, "bucket_bits", 0);
     int obj = name_index(belt__router_objective_names, belt_json_str(m, "objective"));
     int cal = name_index(calib_names, belt_json_str(m, "calibration"));
+    const json_t *shape = json_object_get(f, "shape"); /* absent in version 1: off */
+    if (!shape && l->version == 1)
+        shape = json_false();
     size_t nt = json_is_array(tiers) ? json_array_size(tiers) : 0;
     struct belt_error fe = {0};
     if (nt < 2 || nt > BELT__ROUTER_MAX_TIERS || bits < 10 || bits > 24 || obj < 0 || cal < 0 ||
-        belt__features_check_config(&fc, &fe) != BELT_OK) {
+        !json_is_boolean(shape) || belt__features_check_config(&fc, &fe) != BELT_OK) {
         json_decref(m);
         return corrupt(l, "META has bad fields");
     }
@@ -356,6 +365,7 @@ static belt_status read_meta(struct loader *l, struct belt_router **out)
     st = r ? read_tiers(l, tiers, r) : belt__error_set(l->err, BELT_ERR_NOMEM, 0, "oom");
     if (st == BELT_OK) {
         r->fc = fc;
+        r->shape = json_is_true(shape);
         r->objective = obj;
         r->calibration = cal;
         const json_t *mt = json_object_get(m, "metrics");

@@ -1,7 +1,8 @@
 /*
  * router_train.c — training the learned router (belt_router_train): featurise every example
- * once, split train/dev by a hash of the text, fit one logistic model per tier with AdaGrad and
- * L2 (early stopping on dev log-loss, best epoch kept), then fit the calibration on dev.
+ * once (text features, plus the router's shape features), split train/dev by a hash of the text,
+ * fit one logistic model per tier with AdaGrad and L2 (early stopping on dev log-loss, best epoch
+ * kept), then fit the calibration on dev.
  */
 #include "belt_config.h"
 
@@ -49,6 +50,19 @@ static void data_free(struct data *d)
     belt_free(d->y);
 }
 
+/* The shape features of one text (belt__router_shape_each), collected. */
+struct shape_list {
+    uint64_t hash[BELT__ROUTER_N_SHAPE];
+    size_t n;
+};
+
+static void shape_push(void *ud, uint64_t hash)
+{
+    struct shape_list *l = ud;
+    if (l->n < BELT__ROUTER_N_SHAPE)
+        l->hash[l->n++] = hash;
+}
+
 static belt_status featurise(struct data *d, const struct belt_router *r,
                              const struct belt_router_example *ex, size_t n, double dev_fraction,
                              struct belt_error *err)
@@ -65,8 +79,12 @@ static belt_status featurise(struct data *d, const struct belt_router *r,
             belt__error_prefix(err, "example %zu: ", i + 1);
             break;
         }
-        if (st == BELT_OK && d->off[i] + fv.n > d->cap) {
-            size_t cap = BELT_MAX(d->cap * 2, d->off[i] + fv.n + 4096);
+        struct shape_list sl;
+        sl.n = 0;
+        if (st == BELT_OK && r->shape)
+            belt__router_shape_each(ex[i].text, ex[i].len, shape_push, &sl);
+        if (st == BELT_OK && d->off[i] + fv.n + sl.n > d->cap) {
+            size_t cap = BELT_MAX(d->cap * 2, d->off[i] + fv.n + sl.n + 4096);
             uint32_t *b = belt_realloc(d->b, cap * sizeof(uint32_t));
             float *v = b ? belt_realloc(d->v, cap * sizeof(float)) : NULL;
             if (b)
@@ -82,7 +100,11 @@ static belt_status featurise(struct data *d, const struct belt_router *r,
             d->b[d->off[i] + j] = (uint32_t)(fv.hash[j] & r->mask);
             d->v[d->off[i] + j] = belt__features_block_scale(fv.n_kind[fv.kind[j]], 1.0);
         }
-        d->off[i + 1] = d->off[i] + (st == BELT_OK ? fv.n : 0);
+        for (size_t j = 0; st == BELT_OK && j < sl.n; j++) {
+            d->b[d->off[i] + fv.n + j] = (uint32_t)(sl.hash[j] & r->mask);
+            d->v[d->off[i] + fv.n + j] = belt__features_block_scale(sl.n, 1.0);
+        }
+        d->off[i + 1] = d->off[i] + (st == BELT_OK ? fv.n + sl.n : 0);
         uint64_t h = belt_mix64(belt_fnv1a(BELT_FNV_OFFSET, ex[i].text, ex[i].len));
         d->is_dev[i] = (double)(h >> 11) / 9007199254740992.0 < dev_fraction;
     }
@@ -125,7 +147,8 @@ static void epoch(struct belt_router *r, const struct data *d, size_t t, const s
             float *w = &r->w[(size_t)d->b[k] * r->n_tiers + t];
             double gg = g * d->v[k] + p->l2 * *w;
             G[d->b[k]] += (float)(gg * gg);
-            *w -= (float)(p->learning_rate * gg / sqrt((double)G[d->b[k]]));
+            if (G[d->b[k]] > 0) /* no gradient yet in this bucket: no step (and no 0/0) */
+                *w -= (float)(p->learning_rate * gg / sqrt((double)G[d->b[k]]));
         }
     }
 }
@@ -427,15 +450,15 @@ static char *metrics(const struct belt_router *r, const struct tier_fit *fit,
             tiers = NULL;
         }
     }
-    json_t *m =
-        tiers ? json_pack("{s:o, s:s, s:s, s:{s:i, s:i, s:i}, s:i, s:i, s:f, s:I}", "tiers", tiers,
-                          "objective", belt__router_objective_names[r->objective], "calibration",
-                          r->calibration == BELT_ROUTER_CALIB_PLATT ? "platt" : "isotonic",
-                          "features", "word_ngrams", r->fc.word_ngrams, "char_min", r->fc.char_min,
-                          "char_max", r->fc.char_max, "bucket_bits", r->bucket_bits, "ensemble",
-                          p->ensemble, "dev_fraction", p->dev_fraction, "train_ms",
-                          (json_int_t)train_ms)
-              : NULL;
+    json_t *m = tiers ? json_pack("{s:o, s:s, s:s, s:{s:i, s:i, s:i, s:b}, s:i, s:i, s:f, s:I}",
+                                  "tiers", tiers, "objective",
+                                  belt__router_objective_names[r->objective], "calibration",
+                                  r->calibration == BELT_ROUTER_CALIB_PLATT ? "platt" : "isotonic",
+                                  "features", "word_ngrams", r->fc.word_ngrams, "char_min",
+                                  r->fc.char_min, "char_max", r->fc.char_max, "shape", r->shape,
+                                  "bucket_bits", r->bucket_bits, "ensemble", p->ensemble,
+                                  "dev_fraction", p->dev_fraction, "train_ms", (json_int_t)train_ms)
+                      : NULL;
     char *s = m ? belt_json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
     return s;
@@ -460,6 +483,8 @@ static belt_status check_params(const struct belt_router_params *p, size_t n_tie
                                "in [1, 100]");
     if (!(p->dev_fraction >= 0 && p->dev_fraction < 1))
         return belt__error_set(err, BELT_ERR_INVALID, 0, "dev_fraction must be in [0, 1)");
+    if ((unsigned)p->shape > 1)
+        return belt__error_set(err, BELT_ERR_INVALID, 0, "shape must be 0 or 1");
     if ((unsigned)p->objective > BELT_ROUTER_SUFFICIENT ||
         (unsigned)p->calibration > BELT_ROUTER_CALIB_ISOTONIC)
         return belt__error_set(err, BELT_ERR_INVALID, 0, "unknown objective or calibration");
@@ -518,6 +543,7 @@ belt_status belt_router_train(const struct belt_router_params *p, const char *co
         goto fail;
     }
     r->fc = (struct belt__feature_config){p->word_ngrams, p->char_min, p->char_max};
+    r->shape = p->shape;
     r->objective = p->objective;
     r->calibration = p->calibration;
     for (size_t t = 0; t < n_tiers; t++) {

@@ -1,13 +1,17 @@
 /* Unit tests for the learned router (src/learn/router*.c, src/route/router_data.c): it learns
  * which texts a cheap tier gets wrong, chooses the cheapest tier reaching a target, survives a
- * save/load round trip bit for bit, and refuses truncated, corrupt or foreign files. */
+ * save/load round trip bit for bit, and refuses truncated, corrupt or foreign files; its shape
+ * features measure a text's layout (not its words) and let it learn what n-grams cannot see. */
 #include "testutil.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "learn/router.h"
 #include "util/alloc.h"
 #include "util/rng.h"
 
@@ -110,6 +114,7 @@ static void router_save_load_round_trip_is_exact(void **state)
     static struct data d;
     struct belt_router_params p = belt_router_default_params();
     p.bucket_bits = 12;
+    p.shape = 1; /* the shape features too (the version-1 test below saves without) */
     struct belt_router *r = train(&d, &p);
     char dir[256], path[320];
     belt_test_tmpdir(dir, sizeof(dir));
@@ -271,6 +276,220 @@ static void router_train_survives_every_allocation_failure(void **state)
     fail_msg("training never completed");
 }
 
+/* ---- shape features ------------------------------------------------------------------------- */
+
+struct shapes {
+    uint64_t h[BELT__ROUTER_N_SHAPE + 4];
+    size_t n;
+};
+
+static void shape_collect(void *ud, uint64_t hash)
+{
+    struct shapes *s = ud;
+    if (s->n < BELT__ROUTER_N_SHAPE + 4)
+        s->h[s->n] = hash;
+    s->n++;
+}
+
+static struct shapes shapes_of(const char *text)
+{
+    struct shapes s;
+    memset(&s, 0, sizeof(s));
+    belt__router_shape_each(text, strlen(text), shape_collect, &s);
+    assert_int_equal(s.n, BELT__ROUTER_N_SHAPE);
+    for (size_t i = 0; i < s.n; i++)
+        assert_true(s.h[i] != 0);
+    return s;
+}
+
+/* Indices of the measures (see belt__router_shape_each). */
+enum {
+    SH_WORDS,
+    SH_NUMBERS,
+    SH_OPS,
+    SH_OPTIONS,
+    SH_STEM,
+    SH_OPTION_WORDS,
+    SH_NUMERIC_OPTIONS,
+    SH_QUESTIONS,
+    SH_LINES,
+    SH_STEM_X_NUMBERS,
+    SH_FIRST,
+    SH_LAST,
+    SH_LAST2
+};
+
+static void router_shape_features_measure_layout_not_words(void **state)
+{
+    (void)state;
+    const char *a = "What is 12 + 30?\nA. 40\nB. 42\nC. 44\nD. 46\nAnswer:";
+    struct shapes sa = shapes_of(a);
+    /* other words and other numbers, the same layout: every feature is the same */
+    struct shapes sb = shapes_of("what is 7 * 915?\nA. 1\nB. 8\nC. 3\nD. 2\nanswer:");
+    for (int i = 0; i < BELT__ROUTER_N_SHAPE; i++)
+        if (sa.h[i] != sb.h[i])
+            fail_msg("measure %d differs between texts of one layout", i);
+    /* two options fewer: the option count changes, the first token does not */
+    struct shapes sc = shapes_of("What is 12 + 30?\nA. 40\nB. 42\nAnswer:");
+    assert_true(sc.h[SH_OPTIONS] != sa.h[SH_OPTIONS]);
+    assert_true(sc.h[SH_FIRST] == sa.h[SH_FIRST]);
+    assert_true(sc.h[SH_LINES] == sa.h[SH_LINES]); /* 4 and 6 lines: one bucket (3-6) */
+    struct shapes sl = shapes_of("What is 12 + 30? Answer:");
+    assert_true(sl.h[SH_LINES] != sa.h[SH_LINES]);
+    assert_true(sl.h[SH_OPTIONS] != sa.h[SH_OPTIONS]);
+    assert_true(sc.h[SH_STEM] == sa.h[SH_STEM]);
+    /* options that are words, not numbers */
+    struct shapes sd = shapes_of("What is 12 + 30?\nA. red\nB. blue\nC. green\nD. 46\nAnswer:");
+    assert_true(sd.h[SH_NUMERIC_OPTIONS] != sa.h[SH_NUMERIC_OPTIONS]);
+    assert_true(sd.h[SH_OPTIONS] == sa.h[SH_OPTIONS]);
+    /* no operator, no question mark, one number */
+    struct shapes se =
+        shapes_of("Name the 3 primary colours.\nA. 40\nB. 42\nC. 44\nD. 46\nAnswer:");
+    assert_true(se.h[SH_OPS] != sa.h[SH_OPS]);
+    assert_true(se.h[SH_QUESTIONS] != sa.h[SH_QUESTIONS]);
+    assert_true(se.h[SH_FIRST] != sa.h[SH_FIRST]);
+    /* the last tokens: a final "#### N" is one shape whatever N; a cut-off answer is another */
+    struct shapes f1 = shapes_of("She pays 3 * 4 = 12 dollars.\n#### 12\n");
+    struct shapes f2 = shapes_of("Total: 40 + 24 = 64.\n#### 64");
+    struct shapes f3 = shapes_of("Total: 40 + 24 = <<40+2");
+    assert_true(f1.h[SH_LAST2] == f2.h[SH_LAST2]);
+    assert_true(f1.h[SH_LAST] == f2.h[SH_LAST]);
+    assert_true(f3.h[SH_LAST2] != f2.h[SH_LAST2]);
+    /* the measures live in separate hash spaces: no two features of a text are equal */
+    for (int i = 0; i < BELT__ROUTER_N_SHAPE; i++)
+        for (int j = i + 1; j < BELT__ROUTER_N_SHAPE; j++)
+            assert_true(sa.h[i] != sa.h[j]);
+    /* any bytes, and the empty text, are measured without complaint */
+    shapes_of("");
+    shapes_of("\xff\xfe\n\n");
+}
+
+/* The small tier fails when the text holds many numbers; the numbers are random (each one a
+ * new token) and the words are drawn alike for both kinds, so the n-grams see it only faintly
+ * (through the text's length: a gap of about 0.19), the shape features plainly (about 0.77). */
+#define N_SHAPE_EX 600
+
+static double shape_gap(int shape)
+{
+    static const char *const pool[] = {"apples", "trains", "boxes", "lamps", "coins",
+                                       "birds",  "pens",   "cups",  "hats",  "keys"};
+    static char text[N_SHAPE_EX][160];
+    static int correct[N_SHAPE_EX][2];
+    static struct belt_router_example ex[N_SHAPE_EX];
+    struct belt_rng rng;
+    belt_rng_seed(&rng, 11);
+    for (int i = 0; i < N_SHAPE_EX; i++) {
+        int many = i % 2, len = 0;
+        for (int w = 0; w < 5; w++)
+            len += snprintf(text[i] + len, sizeof(text[i]) - (size_t)len, "%s ",
+                            pool[belt_rng_below(&rng, 10)]);
+        for (int k = 0; k < (many ? 6 : 1); k++)
+            len += snprintf(text[i] + len, sizeof(text[i]) - (size_t)len, "%u ",
+                            (unsigned)belt_rng_below(&rng, 1000000));
+        correct[i][0] = many ? belt_rng_uniform(&rng) < 0.1 : belt_rng_uniform(&rng) < 0.9;
+        correct[i][1] = 1;
+        ex[i] = (struct belt_router_example){text[i], (size_t)len, correct[i], NULL};
+    }
+    struct belt_router_params p = belt_router_default_params();
+    p.char_min = p.char_max = 0;
+    p.bucket_bits = 14;
+    p.ensemble = 1;
+    p.shape = shape;
+    struct belt_router *r = NULL;
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(belt_router_train(&p, tiers, 2, ex, N_SHAPE_EX, &r, &err), &err);
+    BELT_ASSERT_CONTAINS(belt_router_metrics_json(r), shape ? "\"shape\":true" : "\"shape\":false");
+    double few = p_small(r, "keys cups hats birds pens 314159");
+    double lots = p_small(r, "keys cups hats birds pens 271828 161803 141421 173205 223606 244948");
+    belt_router_free(r);
+    return few - lots;
+}
+
+static void router_shape_features_learn_what_ngrams_cannot_see(void **state)
+{
+    (void)state;
+    double with = shape_gap(1), without = shape_gap(0);
+    if (!(with > 0.5 && with > without + 0.3))
+        fail_msg("P(small right) few numbers - many numbers: %.3f with shape features, %.3f "
+                 "without",
+                 with, without);
+}
+
+/* Rewrite a router file's format version and fix its checksum, as a writer of that version
+ * would have sealed it; with drop_shape, META loses its features.shape (which version 1 did
+ * not have) — blanked out, so offsets stay. */
+static void reseal(const char *path, unsigned version, int drop_shape)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *d = malloc((size_t)n);
+    assert_non_null(d);
+    assert_int_equal(fread(d, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    d[8] = (unsigned char)version;
+    if (drop_shape) {
+        static const char key[] = ",\"shape\":false";
+        unsigned char *k = NULL;
+        for (long i = 0; !k && i + (long)sizeof(key) - 1 <= n; i++)
+            if (memcmp(d + i, key, sizeof(key) - 1) == 0)
+                k = d + i;
+        assert_non_null(k);
+        memset(k, ' ', sizeof(key) - 1);
+    }
+    crypto_generichash_state hs;
+    crypto_generichash_init(&hs, NULL, 0, 32);
+    crypto_generichash_update(&hs, d, 32);
+    crypto_generichash_update(&hs, d + 64, (size_t)n - 64);
+    crypto_generichash_final(&hs, d + 32, 32);
+    fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(d, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    free(d);
+}
+
+/* Files of format version 1 (before the shape features) still load, as routers without them;
+ * a version from the future is refused by name; shape must be 0 or 1. */
+static void router_reads_version_1_files_and_refuses_newer(void **state)
+{
+    (void)state;
+    static struct data d;
+    struct belt_router_params p = belt_router_default_params();
+    p.bucket_bits = 10;
+    p.ensemble = 1;
+    p.shape = 0;
+    struct belt_router *r = train(&d, &p);
+    char dir[256], path[320];
+    belt_test_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/v.belt", dir);
+    struct belt_error err = {0};
+    BELT_ASSERT_OK(belt_router_save(r, path, &err));
+    struct belt_router *l = NULL;
+    BELT_ASSERT_OK_ERR(belt_router_load(path, &l, &err), &err); /* shape off round-trips */
+    BELT_ASSERT_CONTAINS(belt_router_metrics_json(l), "\"shape\":false");
+    belt_router_free(l);
+    reseal(path, 1, 1);
+    BELT_ASSERT_OK_ERR(belt_router_load(path, &l, &err), &err);
+    double a[2], b[2];
+    BELT_ASSERT_OK(belt_router_predict(r, d.text[3], strlen(d.text[3]), a, 2, &err));
+    BELT_ASSERT_OK(belt_router_predict(l, d.text[3], strlen(d.text[3]), b, 2, &err));
+    assert_true(a[0] == b[0] && a[1] == b[1]);
+    belt_router_free(l);
+    l = NULL;
+    reseal(path, 3, 0);
+    BELT_ASSERT_STATUS(belt_router_load(path, &l, &err), BELT_ERR_VERSION);
+    BELT_ASSERT_CONTAINS(err.msg, "router format version 3, this build reads versions 1 to 2");
+    assert_null(l);
+    p.shape = 2;
+    BELT_ASSERT_STATUS(belt_router_train(&p, tiers, 2, d.ex, N_EX, &l, &err), BELT_ERR_INVALID);
+    BELT_ASSERT_CONTAINS(err.msg, "shape must be 0 or 1");
+    belt_router_free(r);
+    belt_test_rmrf(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(router_learns_which_texts_the_cheap_tier_fails),
     cmocka_unit_test(router_sufficient_objective_makes_last_tier_certain),
@@ -279,6 +498,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(router_train_rejects_bad_input),
     cmocka_unit_test(router_trains_from_outcomes_file_with_tiers_by_cost),
     cmocka_unit_test(router_train_survives_every_allocation_failure),
+    cmocka_unit_test(router_shape_features_measure_layout_not_words),
+    cmocka_unit_test(router_shape_features_learn_what_ngrams_cannot_see),
+    cmocka_unit_test(router_reads_version_1_files_and_refuses_newer),
 };
 
 BELT_TEST_MAIN(tests)

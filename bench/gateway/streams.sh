@@ -30,9 +30,13 @@ YAML
 for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done
 port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/belt.out")
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); belt idle RSS $(awk '/VmRSS/{print $2}' /proc/$bpid/status) kB"
+cpu0=$(awk '{print $14 + $15}' "/proc/$bpid/stat")
 "$build/bench/bench_gateway_streams" --port "$port" --n "$n" --model stream --pid "$bpid" \
     --timeout-s 120 --ramp-ms "${RAMP_MS:-0}"
 rc=$?
+cpu1=$(awk '{print $14 + $15}' "/proc/$bpid/stat")
+awk -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v n="$n" \
+    'BEGIN{printf "belt CPU during the run %.2f s (%.0f us per stream)\n", t/hz, t/hz*1e6/n}'
 sleep 1
 echo "traces written: $(sqlite3 "$tmp/belt.db" 'select count(*) from traces' 2>/dev/null || echo '?')"
 curl -s "127.0.0.1:$port/metrics" | grep -E '^belt_(stream_errors_total|client_disconnects_total|inflight_requests)'

@@ -60,8 +60,44 @@ struct belt_router *belt__router_alloc(size_t n_tiers, int bucket_bits)
     for (size_t i = 0; i < n_tiers; i++) {
         r->cost[i] = NAN;
         r->calib[i].a = 1;
+        r->qscale[i] = 1;
     }
     return r;
+}
+
+void belt__router_quantize_tier(struct belt_router *r, size_t t)
+{
+    size_t nb = (size_t)r->mask + 1;
+    float m = 0;
+    for (size_t b = 0; b < nb; b++)
+        m = fmaxf(m, fabsf(r->w[b * r->n_tiers + t]));
+    int e = 0;
+    if (m > 0) /* the smallest power of two with m / 2^e <= 127 */
+        e = (int)ceil(log2((double)m / 127.0));
+    while (m > 0 && ldexp(127.0, e) < (double)m)
+        e++;
+    double scale = ldexp(1.0, e);
+    r->qscale[t] = (float)scale;
+    for (size_t b = 0; b < nb; b++) {
+        float *w = &r->w[b * r->n_tiers + t];
+        double q = nearbyint((double)*w / scale);
+        *w = (float)(fmin(fmax(q, -127.0), 127.0) * scale);
+    }
+}
+
+belt_status belt__router_pack(struct belt_router *r)
+{
+    size_t n = ((size_t)r->mask + 1) * r->n_tiers;
+    int8_t *q = belt_malloc(n ? n : 1);
+    if (!q)
+        return BELT_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        q[i] = (int8_t)lrint((double)r->w[i] / r->qscale[i % r->n_tiers]);
+    belt_free(r->q);
+    r->q = q;
+    belt_free(r->w);
+    r->w = NULL;
+    return BELT_OK;
 }
 
 void belt_router_free(struct belt_router *r)
@@ -77,6 +113,7 @@ void belt_router_free(struct belt_router *r)
     belt_free(r->names);
     belt_free(r->cost);
     belt_free(r->w);
+    belt_free(r->q);
     belt_free(r->bias);
     belt_free(r->calib);
     belt_free(r->metrics_json);
@@ -234,29 +271,30 @@ void belt__router_shape_each(const char *text, size_t len, belt__router_shape_fn
 
 /* ---- prediction ----------------------------------------------------------------------------- */
 
-/* Per-kind sums of every tier's weights, scaled once the kind's count is known. */
+/* Per-kind sums of every tier's 8-bit weights, scaled once the kind's count is known (exact:
+ * the float weights they stand for are integers times a power of two). */
 struct score_acc {
-    const struct belt_router *r;                                /* the router */
-    double sum[BELT__FEAT_N_KINDS + 1][BELT__ROUTER_MAX_TIERS]; /* per kind (+ shape), tier */
-    size_t n_shape;                                             /* shape features seen */
+    const struct belt_router *r;                                 /* the router */
+    int64_t sum[BELT__FEAT_N_KINDS + 1][BELT__ROUTER_MAX_TIERS]; /* per kind (+ shape), tier */
+    size_t n_shape;                                              /* shape features seen */
 };
 
 static void score_feature(void *ud, uint64_t hash, enum belt__feature_kind kind)
 {
     struct score_acc *a = ud;
     const struct belt_router *r = a->r;
-    const float *w = &r->w[(size_t)(hash & r->mask) * r->n_tiers];
+    const int8_t *q = &r->q[(size_t)(hash & r->mask) * r->n_tiers];
     for (size_t t = 0; t < r->n_tiers; t++)
-        a->sum[kind][t] += w[t];
+        a->sum[kind][t] += q[t];
 }
 
 static void score_shape(void *ud, uint64_t hash)
 {
     struct score_acc *a = ud;
     const struct belt_router *r = a->r;
-    const float *w = &r->w[(size_t)(hash & r->mask) * r->n_tiers];
+    const int8_t *q = &r->q[(size_t)(hash & r->mask) * r->n_tiers];
     for (size_t t = 0; t < r->n_tiers; t++)
-        a->sum[BELT__FEAT_N_KINDS][t] += w[t];
+        a->sum[BELT__FEAT_N_KINDS][t] += q[t];
     a->n_shape++;
 }
 
@@ -274,10 +312,10 @@ belt_status belt__router_scores(const struct belt_router *r, const char *text, s
     if (r->shape)
         belt__router_shape_each(text, len, score_shape, &a);
     for (size_t t = 0; t < r->n_tiers; t++) {
-        double z = r->bias[t];
+        double z = r->bias[t], qs = r->qscale[t];
         for (int k = 0; k < BELT__FEAT_N_KINDS; k++)
-            z += a.sum[k][t] * belt__features_block_scale(n_kind[k], 1.0);
-        z += a.sum[BELT__FEAT_N_KINDS][t] * belt__features_block_scale(a.n_shape, 1.0);
+            z += (double)a.sum[k][t] * qs * belt__features_block_scale(n_kind[k], 1.0);
+        z += (double)a.sum[BELT__FEAT_N_KINDS][t] * qs * belt__features_block_scale(a.n_shape, 1.0);
         s[t] = z;
     }
     return BELT_OK;

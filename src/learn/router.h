@@ -5,7 +5,11 @@
  * (learn/features.h) and, when trained with them, the router's own shape features
  * (belt__router_shape_each(), a third block hashed into the same table), and a calibration map
  * from its score to a probability. The weights of all tiers are interleaved by bucket
- * (w[bucket * n_tiers + tier]) so that one pass over a text's features scores every tier.
+ * (q[bucket * n_tiers + tier]) so that one pass over a text's features scores every tier.
+ * They are kept as 8-bit integers times a per-tier power of two (qscale): a quarter of the
+ * float table, so the ~1,600 random lookups of a 500-byte text mostly hit the cache (the
+ * decision is memory-bound); a trained tier is put on that grid before its calibration is
+ * fitted, and files keep float32 values that lie on it, so save and load round-trip exactly.
  * Prediction allocates nothing and is thread-safe.
  *
  * Files (router_file.c): magic "BELTRTR\x1a", format version, 64-byte header with a BLAKE2b-256
@@ -32,23 +36,30 @@ struct belt__router_calib {
 };
 
 struct belt_router {
-    size_t n_tiers;                   /* tiers, cheapest first */
-    char **names;                     /* tier (model) names (owned) */
-    double *cost;                     /* mean cost per task in the training data, NAN */
-    struct belt__feature_config fc;   /* feature extraction */
-    int bucket_bits;                  /* 2^bucket_bits hashed rows */
-    uint64_t mask;                    /* (1 << bucket_bits) - 1 */
-    float *w;                         /* n_buckets × n_tiers, interleaved (owned) */
-    float *bias;                      /* n_tiers (owned) */
-    struct belt__router_calib *calib; /* n_tiers (owned) */
-    int shape;                        /* 1: shape features too (belt__router_shape_each) */
-    int objective;                    /* enum belt_router_objective */
-    int calibration;                  /* enum belt_router_calibration */
-    char *metrics_json;               /* training figures (owned) */
+    size_t n_tiers;                       /* tiers, cheapest first */
+    char **names;                         /* tier (model) names (owned) */
+    double *cost;                         /* mean cost per task in the training data, NAN */
+    struct belt__feature_config fc;       /* feature extraction */
+    int bucket_bits;                      /* 2^bucket_bits hashed rows */
+    uint64_t mask;                        /* (1 << bucket_bits) - 1 */
+    float *w;                             /* training only: n_buckets × n_tiers floats (owned) */
+    int8_t *q;                            /* n_buckets × n_tiers, interleaved (owned) */
+    float qscale[BELT__ROUTER_MAX_TIERS]; /* weight = q × qscale[tier], a power of two */
+    float *bias;                          /* n_tiers (owned) */
+    struct belt__router_calib *calib;     /* n_tiers (owned) */
+    int shape;                            /* 1: shape features too (belt__router_shape_each) */
+    int objective;                        /* enum belt_router_objective */
+    int calibration;                      /* enum belt_router_calibration */
+    char *metrics_json;                   /* training figures (owned) */
 };
 
-/* An empty router for n tiers with weights allocated (zeroed). NULL on OOM. */
+/* An empty router for n tiers with float weights allocated (zeroed), for training or
+ * loading. NULL on OOM. */
 struct belt_router *belt__router_alloc(size_t n_tiers, int bucket_bits);
+/* Put tier t's float weights on the 8-bit grid (in place; sets qscale[t]). */
+void belt__router_quantize_tier(struct belt_router *r, size_t t);
+/* Move the (quantized) float weights into q and free them; BELT_ERR_NOMEM. */
+belt_status belt__router_pack(struct belt_router *r);
 
 /* Raw scores (logits) of every tier for a text, into s[0..n_tiers). */
 belt_status belt__router_scores(const struct belt_router *r, const char *text, size_t len,

@@ -194,8 +194,8 @@ static belt_status build(const struct belt_router *r, const char *meta, struct b
     if (st == BELT_OK)
         st = pad64(b);
     off[1] = b->len;
-    for (size_t i = 0; st == BELT_OK && i < nb * r->n_tiers; i++)
-        st = put_u32(b, f32_bits(r->w[i]));
+    for (size_t i = 0; st == BELT_OK && i < nb * r->n_tiers; i++) /* on the 8-bit grid */
+        st = put_u32(b, f32_bits((float)(r->q[i] * (double)r->qscale[i % r->n_tiers])));
     size[1] = b->len - off[1];
     if (st == BELT_OK)
         st = pad64(b);
@@ -424,6 +424,10 @@ static belt_status read_arrays(struct loader *l, struct belt_router *r)
         if (!isfinite(r->w[i]))
             return corrupt(l, "a weight is not finite");
     }
+    for (size_t t = 0; t < r->n_tiers; t++) /* a no-op for files of this build */
+        belt__router_quantize_tier(r, t);
+    if (belt__router_pack(r) != BELT_OK)
+        return belt__error_set(l->err, BELT_ERR_NOMEM, 0, "out of memory");
     const unsigned char *b = l->d + l->off[SEC_BIAS];
     for (size_t t = 0; t < r->n_tiers; t++)
         r->bias[t] = bits_f32(get32(b + 4 * t));

@@ -514,6 +514,8 @@ static belt_status fit_all(struct belt_router *r, struct data *d,
         if (f->constant)
             continue;
         belt_status st = fit_tier(r, d, t, p, f, err);
+        if (st == BELT_OK)
+            belt__router_quantize_tier(r, t); /* calibrated as it will predict */
         if (st == BELT_OK && calibrate(r, d, t, p, f) != BELT_OK)
             st = belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
         if (st != BELT_OK)
@@ -558,6 +560,8 @@ belt_status belt_router_train(const struct belt_router_params *p, const char *co
         st = belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     if (st == BELT_OK)
         st = fit_all(r, &d, p, fit, err);
+    if (st == BELT_OK && belt__router_pack(r) != BELT_OK)
+        st = belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     for (size_t t = 0; st == BELT_OK && t < n_tiers; t++) {
         double sum = 0;
         size_t k = 0;

@@ -490,6 +490,52 @@ static void router_reads_version_1_files_and_refuses_newer(void **state)
     belt_test_rmrf(dir);
 }
 
+/* Weights go on an 8-bit grid per tier: integers in [-127, 127] times a power of two, the
+ * largest at the top of the range, the grid idempotent, and packing keeps every value. */
+static void router_weights_are_8_bit_times_a_power_of_two(void **state)
+{
+    (void)state;
+    struct belt_router *r = belt__router_alloc(2, 10);
+    assert_non_null(r);
+    size_t nb = (size_t)r->mask + 1;
+    struct belt_rng rng;
+    belt_rng_seed(&rng, 3);
+    for (size_t b = 0; b < nb; b++) {
+        r->w[b * 2] = (float)((belt_rng_uniform(&rng) - 0.5) * 3.7);      /* max ~1.85 */
+        r->w[b * 2 + 1] = (float)((belt_rng_uniform(&rng) - 0.5) * 1e-3); /* tiny */
+    }
+    float before[2 * 1024];
+    memcpy(before, r->w, sizeof(before));
+    for (size_t t = 0; t < 2; t++)
+        belt__router_quantize_tier(r, t);
+    for (size_t t = 0; t < 2; t++) {
+        int e = 0;
+        double m = frexp((double)r->qscale[t], &e);
+        assert_true(m == 0.5); /* a power of two */
+        double top = 0, worst = 0;
+        for (size_t b = 0; b < nb; b++) {
+            double k = (double)r->w[b * 2 + t] / r->qscale[t];
+            assert_true(k == nearbyint(k) && fabs(k) <= 127);
+            top = fmax(top, fabs(k));
+            worst = fmax(worst, fabs((double)r->w[b * 2 + t] - before[b * 2 + t]));
+        }
+        assert_true(top >= 64); /* the grid is no coarser than it must be */
+        assert_true(worst <= r->qscale[t] / 2 + 1e-12);
+    }
+    float on_grid[2 * 1024];
+    memcpy(on_grid, r->w, sizeof(on_grid));
+    float scales[2] = {r->qscale[0], r->qscale[1]};
+    for (size_t t = 0; t < 2; t++)
+        belt__router_quantize_tier(r, t);
+    assert_memory_equal(on_grid, r->w, sizeof(on_grid)); /* idempotent */
+    assert_true(scales[0] == r->qscale[0] && scales[1] == r->qscale[1]);
+    BELT_ASSERT_OK(belt__router_pack(r));
+    assert_null(r->w);
+    for (size_t i = 0; i < 2 * nb; i++)
+        assert_true((double)r->q[i] * r->qscale[i % 2] == (double)on_grid[i]);
+    belt_router_free(r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(router_learns_which_texts_the_cheap_tier_fails),
     cmocka_unit_test(router_sufficient_objective_makes_last_tier_certain),
@@ -501,6 +547,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(router_shape_features_measure_layout_not_words),
     cmocka_unit_test(router_shape_features_learn_what_ngrams_cannot_see),
     cmocka_unit_test(router_reads_version_1_files_and_refuses_newer),
+    cmocka_unit_test(router_weights_are_8_bit_times_a_power_of_two),
 };
 
 BELT_TEST_MAIN(tests)

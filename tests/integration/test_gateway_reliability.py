@@ -3,6 +3,7 @@ fallbacks, circuit breakers taking a failing deployment out, weighted balancing,
 translation, and the trace of every attempt."""
 import json
 import os
+import socket
 import sys
 import time
 
@@ -40,6 +41,7 @@ models:
       - {{ name: heavy, base_url: "{U}", model: "fake+w3", weight: 3 }}
       - {{ name: light, base_url: "{U}", model: "fake+w1", weight: 1 }}
   idle: {{ provider: openai, base_url: "{U}", model: "fake+echo+idleclose", retries: 0 }}
+  big: {{ provider: openai, base_url: "{U}", model: "fake+echo", retries: 0 }}
   claude: {{ provider: anthropic, base_url: "{U}", model: claude-fake, api_key_env: ANTHROPIC_TEST_KEY,
             price: {{ input: 3, output: 15 }} }}
   claude_tools: {{ provider: anthropic, base_url: "{U}", model: "fake+tools" }}
@@ -205,6 +207,54 @@ def anthropic_tool_use_maps_to_tool_calls():
     user2 = b["messages"][2]["content"]
     assert user2[0] == {"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"}
     assert user2[1] == {"type": "text", "text": "and Paris?"}
+
+
+def read_reply(s):
+    """One HTTP/1.1 reply with a Content-Length from socket s: (head, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        b = s.recv(4096)
+        assert b, "connection closed before the reply's head"
+        buf += b
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+             if line.lower().startswith(b"content-length:"))
+    while len(body) < n:
+        b = s.recv(65536)
+        assert b, "connection closed after %d of %d body bytes" % (len(body), n)
+        body += b
+    assert len(body) == n, (len(body), n)
+    return head, body
+
+
+@r.case
+def a_large_reply_reaches_a_slow_reader_whole_and_the_connection_goes_on():
+    # a 4.8 MB reply, more than a loopback socket's send buffer takes (4 MB at most), into a
+    # 4 KB receive window that is not read for a while: the gateway's first write cannot take it
+    # all, so the rest goes out as the client drains it
+    text = ("lorem ipsum dolor sit amet " * 12000)[:300000]
+    body = json.dumps({"model": "big", "n": 16, "messages": [{"role": "user", "content": text}]})
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", belt.port))
+    req = ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Content-Length: %d\r\n\r\n" % len(body)).encode() + body.encode()
+    s.sendall(req)
+    time.sleep(0.5)
+    head, reply = read_reply(s)
+    assert head.startswith(b"HTTP/1.1 200"), head[:80]
+    doc = json.loads(reply)
+    assert len(doc["choices"]) == 16
+    assert all(c["message"]["content"] == text for c in doc["choices"])
+    small = json.dumps({"model": "good", "messages": HELLO})
+    s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               "application/json\r\nContent-Length: %d\r\n\r\n" % len(small)).encode() +
+              small.encode())
+    head, reply = read_reply(s)
+    assert head.startswith(b"HTTP/1.1 200"), head[:80]
+    assert json.loads(reply)["choices"][0]["message"]["content"] == "Hello from the fake upstream."
+    s.close()
 
 
 def teardown():

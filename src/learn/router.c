@@ -72,7 +72,8 @@ void belt__router_quantize_tier(struct belt_router *r, size_t t)
     for (size_t b = 0; b < nb; b++)
         m = fmaxf(m, fabsf(r->w[b * r->n_tiers + t]));
     int e = 0;
-    if (m > 0) /* the smallest power of two with m / 2^e <= 127 */
+    if (m > 0) /* the smallest power of two with m / 2^e <= 127 (log2 may round down: the
+                  loop makes sure) */
         e = (int)ceil(log2((double)m / 127.0));
     while (m > 0 && ldexp(127.0, e) < (double)m)
         e++;
@@ -80,8 +81,8 @@ void belt__router_quantize_tier(struct belt_router *r, size_t t)
     r->qscale[t] = (float)scale;
     for (size_t b = 0; b < nb; b++) {
         float *w = &r->w[b * r->n_tiers + t];
-        double q = nearbyint((double)*w / scale);
-        *w = (float)(fmin(fmax(q, -127.0), 127.0) * scale);
+        double q = nearbyint((double)*w / scale); /* |q| <= 127 by the choice of e */
+        *w = (float)(q * scale);
     }
 }
 

@@ -27,6 +27,7 @@ WORK = os.path.abspath(os.environ.get("WORK", "/tmp/belt-bench-routes"))
 SEEDS = int(os.environ.get("SEEDS", "5"))
 PARTS = os.environ.get("PARTS", "learned,verifier,time,banking77").split(",")
 WEAK, STRONG = "mixtral-8x7b", "gpt-4-1106"
+COST_WEIGHT = 0.5  # the learned route's cost_weight row (chosen on 5-fold CV inside train)
 
 
 def run(*cmd, **kw):
@@ -83,17 +84,19 @@ def random_router_saving(rep, q=0.95):
     return 1 - cost / s["cost_usd_per_task"]
 
 
-def learned(ds, rl, objective):
+def learned(ds, rl, objective, cost_weights=(0,)):
+    """Rows per cost_weight: each seed's router evaluated once per weight (trained once)."""
     cfg = os.path.join(WORK, "rl-%s-%s.yaml" % (ds, objective))
-    rows = []
+    rows = {w: [] for w in cost_weights}
     for seed in range(1, SEEDS + 1):
         router = os.path.join(WORK, "%s-%s-%d.belt" % (ds, objective, seed))
         run(BELT, "router", "train", "--data", os.path.join(rl, ds + ".train.jsonl"), "-o", router,
             "--objective", objective, "--seed", seed, "--quiet", "--no-record")
-        write_config(cfg, [(WEAK, (0.6, 0.6)), (STRONG, (10, 30))],
-                     [("smart", "{ learned: { router: %s, target: 0.8, tiers: [%s, %s] } }" %
-                       (router, WEAK, STRONG))])
-        rows.append(evaluate(cfg, "smart", os.path.join(rl, ds + ".test.jsonl")))
+        for w in cost_weights:
+            write_config(cfg, [(WEAK, (0.6, 0.6)), (STRONG, (10, 30))],
+                         [("smart", "{ learned: { router: %s, target: 0.8, cost_weight: %g, "
+                           "tiers: [%s, %s] } }" % (router, w, WEAK, STRONG))])
+            rows[w].append(evaluate(cfg, "smart", os.path.join(rl, ds + ".test.jsonl")))
     return rows
 
 
@@ -260,10 +263,11 @@ def main():
               os.path.join(SHARED, "data", "routing", "routellm"), "--out", rl).strip())
     results = {"load_start": load(), "seeds": SEEDS, "learned": [], "verifier": None}
     for ds in ("mmlu", "gsm8k") if "learned" in PARTS else ():
-        for obj in ("correct", "sufficient"):
-            s = summary("%s %s" % (ds, obj), learned(ds, rl, obj))
-            results["learned"].append(s)
-            print(json.dumps(s))
+        for obj, weights in (("correct", (0,)), ("sufficient", (0, COST_WEIGHT))):
+            for w, rows in learned(ds, rl, obj, weights).items():
+                s = summary("%s %s%s" % (ds, obj, " cost_weight %g" % w if w else ""), rows)
+                results["learned"].append(s)
+                print(json.dumps(s))
     if "verifier" in PARTS:
         results["verifier"] = summary("gsm8k verifier cascade", verifier_cascade(rl))
         print(json.dumps(results["verifier"]))

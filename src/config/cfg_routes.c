@@ -652,6 +652,8 @@ static const struct belt_cfg_field learned_fields[] = {
     {"router", BELT_CFG_PATH, offsetof(struct belt_cfg_route, router_path), 1, 0, 0, NULL, NULL},
     {"target", BELT_CFG_DOUBLE, offsetof(struct belt_cfg_route, target), 0, 0, 1, NULL, NULL},
     {"tiers", BELT_CFG_CUSTOM, 0, 1, 0, 0, NULL, learned_tiers},
+    {"cost_weight", BELT_CFG_DOUBLE, offsetof(struct belt_cfg_route, cost_weight), 0, 0, 4, NULL,
+     NULL},
 };
 
 static belt_status pol_learned(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,

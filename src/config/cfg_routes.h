@@ -8,7 +8,8 @@
  *             until a tier's answer is accepted;
  *   rules     request metadata (stakes, tags, API key, input length, regex) → a route, a model,
  *             a person, or the minimum tier of a cascade;
- *   learned   a router model picks the cheapest tier whose predicted success ≥ target, then
+ *   learned   a router model picks the cheapest tier whose predicted success ≥ target (with
+ *             `cost_weight`, success weighted by what escalating would cost the task), then
  *             escalates like a cascade;
  * plus an optional budget (max cost, max latency). Routes compose: wherever a model name is
  * expected, a route name may stand. Cross-checks run after every section is read: each
@@ -113,8 +114,9 @@ struct belt_cfg_route {
     size_t n_rules;              /* count */
     struct belt_cfg_target dflt; /* `default:` route or model (required) */
     /* learned */
-    char *router_path; /* router model file (resolved; owned) */
-    double target;     /* predicted success a tier must reach */
+    char *router_path;  /* router model file (resolved; owned) */
+    double target;      /* predicted success a tier must reach */
+    double cost_weight; /* weight of what escalating would cost this task (0: ignored) */
     /* budget */
     double max_cost_usd;               /* per task; 0 = no limit */
     int64_t max_latency_ms;            /* per task; 0 = no limit */

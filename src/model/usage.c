@@ -67,15 +67,23 @@ static int64_t content_tokens(const json_t *content)
     return t;
 }
 
+#define TOKENS_PER_REPLY   3 /* every reply is primed with <|start|>assistant<|message|> */
+#define TOKENS_PER_MESSAGE 4
+
+int64_t belt__estimate_prompt_tokens(const char *s, size_t n)
+{
+    return TOKENS_PER_REPLY + TOKENS_PER_MESSAGE + belt__estimate_tokens(s, n);
+}
+
 int64_t belt__estimate_request_tokens(const json_t *request)
 {
     const json_t *msgs = json_object_get(request, "messages");
-    int64_t t = 3;
+    int64_t t = TOKENS_PER_REPLY;
     size_t i;
     const json_t *m;
     json_array_foreach(msgs, i, m)
     {
-        t += 4 + content_tokens(json_object_get(m, "content"));
+        t += TOKENS_PER_MESSAGE + content_tokens(json_object_get(m, "content"));
         const json_t *calls = json_object_get(m, "tool_calls");
         size_t j;
         const json_t *call;

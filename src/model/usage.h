@@ -23,6 +23,8 @@ int64_t belt__estimate_tokens(const char *s, size_t n);
  * content or text parts, tool call arguments) plus 4 per message and 3 for the reply, as in
  * OpenAI's counting guide. */
 int64_t belt__estimate_request_tokens(const json_t *request);
+/* The same for a request of one user message whose text is s[0..n). */
+int64_t belt__estimate_prompt_tokens(const char *s, size_t n);
 
 /* Running logprob summary over answer tokens. */
 struct belt_lp_acc {

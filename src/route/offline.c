@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "learn/router.h"
+#include "model/usage.h"
 #include "route/offline.h"
 #include "route/policy.h"
 #include "route/replay.h"
@@ -21,18 +23,20 @@
 
 /* Everything one evaluation needs. */
 struct eval {
-    const struct belt_config *cfg;    /* borrowed */
-    size_t route;                     /* entry route index */
-    struct belt__replay *rp;          /* the outcomes (owned) */
-    size_t *map;                      /* config model → replay model (owned) */
-    struct belt__model_estimate *est; /* per config model (owned) */
-    struct belt_router **routers;     /* per route (owned) */
-    unsigned char *uses;              /* per config model: the route can call it (owned) */
-    unsigned char *seen;              /* per route: visited while collecting (owned) */
-    double *router_p;                 /* entry learned route: predictions per task (owned) */
-    size_t n_router_p;                /* tiers per task in router_p */
-    size_t strong;                    /* strongest tier's model (two-tier routes), or NONE */
-    struct belt_error *err;           /* errors */
+    const struct belt_config *cfg;         /* borrowed */
+    size_t route;                          /* entry route index */
+    struct belt__replay *rp;               /* the outcomes (owned) */
+    size_t *map;                           /* config model → replay model (owned) */
+    struct belt__model_estimate *est;      /* per config model: means over the file (owned) */
+    double *out_tokens;                    /* per config model: mean recorded output tokens, NAN */
+    struct belt__model_estimate *task_est; /* per config model, for one task (owned) */
+    struct belt_router **routers;          /* per route (owned) */
+    unsigned char *uses;                   /* per config model: the route can call it (owned) */
+    unsigned char *seen;                   /* per route: visited while collecting (owned) */
+    double *router_p;                      /* entry learned route: predictions per task (owned) */
+    size_t n_router_p;                     /* tiers per task in router_p */
+    size_t strong;                         /* strongest tier's model (two-tier routes), or NONE */
+    struct belt_error *err;                /* errors */
 };
 
 /* What one task's run produced. */
@@ -110,13 +114,32 @@ static belt_status judge(struct eval *ev, const struct belt__replay_task *t, siz
     return BELT_OK;
 }
 
+/* What each model is expected to cost on task t before it is called, as `belt serve` estimates
+ * it (exec_state.c): the model's prices times the task's estimated prompt tokens and the mean
+ * output tokens of the file; the mean recorded cost when either is unknown. The recorded cost of
+ * this very task is never used: it holds the answer's length. Latency: the file's mean. */
+static const struct belt__model_estimate *task_estimates(struct eval *ev,
+                                                         const struct belt__replay_task *t)
+{
+    int64_t in = belt__estimate_prompt_tokens(t->query, t->query_len);
+    for (size_t m = 0; m < ev->cfg->models.n; m++) {
+        const struct belt_cfg_model *cm = &ev->cfg->models.v[m];
+        ev->task_est[m] = ev->est[m];
+        if (cm->provider != BELT_PROVIDER_HUMAN && !isnan(ev->out_tokens[m]) &&
+            cm->price.input_per_m + cm->price.output_per_m > 0)
+            ev->task_est[m].cost_usd = belt__cost_usd(cm->price.input_per_m, cm->price.output_per_m,
+                                                      in, (int64_t)llround(ev->out_tokens[m]));
+    }
+    return ev->task_est;
+}
+
 /* Run one task through the route with sweep value `sweep` (NAN: configured thresholds). */
 static belt_status run_task(struct eval *ev, size_t ti, double sweep, struct belt__route_run *run,
                             struct task_result *res, int trace)
 {
     const struct belt__replay_task *t = &ev->rp->tasks[ti];
-    struct belt__route_env env = {ev->cfg, ev->est, (const struct belt_router *const *)ev->routers,
-                                  sweep, !trace};
+    struct belt__route_env env = {ev->cfg, task_estimates(ev, t),
+                                  (const struct belt_router *const *)ev->routers, sweep, !trace};
     struct belt__route_request req = {0};
     req.text = t->query;
     req.len = t->query_len;
@@ -193,6 +216,21 @@ static void mark_uses(struct eval *ev, size_t ri)
         mark_target(ev, &r->dflt);
 }
 
+/* Mean recorded output tokens of replay model rm, NAN if none are recorded. */
+static double mean_output_tokens(const struct belt__replay *rp, size_t rm)
+{
+    double sum = 0;
+    size_t n = 0;
+    for (size_t t = 0; rm != BELT__REPLAY_NONE && t < rp->n_tasks; t++) {
+        const struct belt__replay_outcome *o = &rp->tasks[t].out[rm];
+        if (o->present && o->output_tokens >= 0) {
+            sum += (double)o->output_tokens;
+            n++;
+        }
+    }
+    return n ? sum / (double)n : NAN;
+}
+
 static belt_status setup(struct eval *ev, const char *replay_path)
 {
     const struct belt_config *cfg = ev->cfg;
@@ -202,12 +240,15 @@ static belt_status setup(struct eval *ev, const char *replay_path)
         return st;
     ev->map = belt_calloc(nm, sizeof(*ev->map));
     ev->est = belt_calloc(nm, sizeof(*ev->est));
+    ev->task_est = belt_calloc(nm, sizeof(*ev->task_est));
+    ev->out_tokens = belt_calloc(nm, sizeof(*ev->out_tokens));
     ev->uses = belt_calloc(nm, 1);
     ev->seen = belt_calloc(cfg->routes.n, 1);
-    if (!ev->map || !ev->est || !ev->uses || !ev->seen)
+    if (!ev->map || !ev->est || !ev->task_est || !ev->out_tokens || !ev->uses || !ev->seen)
         return belt__error_set(ev->err, BELT_ERR_NOMEM, 0, "out of memory");
     for (size_t m = 0; m < cfg->models.n; m++) {
         ev->map[m] = belt__replay_model(ev->rp, cfg->models.v[m].name);
+        ev->out_tokens[m] = mean_output_tokens(ev->rp, ev->map[m]);
         ev->est[m].cost_usd =
             ev->map[m] == BELT__REPLAY_NONE ? NAN : belt__replay_mean_cost(ev->rp, ev->map[m]);
         ev->est[m].latency_us =
@@ -251,6 +292,8 @@ static void teardown(struct eval *ev)
     belt__replay_free(ev->rp);
     belt_free(ev->map);
     belt_free(ev->est);
+    belt_free(ev->task_est);
+    belt_free(ev->out_tokens);
     belt_free(ev->uses);
     belt_free(ev->seen);
     belt_free(ev->router_p);
@@ -341,8 +384,16 @@ static belt_status sweep_values(struct eval *ev, size_t max_points, double **out
                 belt__accept_visit(r->tiers[i].accept, collect_node, &c);
         }
     }
-    for (size_t i = 0; ev->router_p && i < ev->rp->n_tasks * ev->n_router_p; i++)
-        add_value(&c, ev->router_p[i]);
+    for (size_t t = 0; ev->router_p && t < ev->rp->n_tasks; t++) { /* the learned scores */
+        const struct belt_cfg_route *r = &ev->cfg->routes.v[ev->route];
+        struct belt__route_env env = {ev->cfg, task_estimates(ev, &ev->rp->tasks[t]),
+                                      (const struct belt_router *const *)ev->routers, NAN, 1};
+        double s[BELT__ROUTER_MAX_TIERS];
+        belt__route_learned_scores(&env, r, ev->routers[ev->route],
+                                   &ev->router_p[t * ev->n_router_p], s, ev->n_router_p);
+        for (size_t i = 0; i < ev->n_router_p; i++)
+            add_value(&c, s[i]);
+    }
     if (!c.any && !ev->router_p) {
         belt_free(c.v);
         return BELT_OK; /* nothing to sweep */

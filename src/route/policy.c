@@ -191,6 +191,34 @@ static void balance_order(struct belt__route_run *run, struct belt__route_frame 
               r->targets[first].name);
 }
 
+/* Cost of one call of tier i's model for this task, NAN if unknown. */
+static double tier_cost(const struct belt__route_env *env, const struct belt_cfg_route *r, size_t i)
+{
+    const struct belt_cfg_target *t = &r->tiers[i].target;
+    if (!env->est || t->kind != BELT_TARGET_MODEL)
+        return NAN;
+    return env->est[t->index].cost_usd;
+}
+
+void belt__route_learned_scores(const struct belt__route_env *env, const struct belt_cfg_route *r,
+                                const struct belt_router *router, const double *p, double *s,
+                                size_t n)
+{
+    size_t last = n - 1;
+    double c_last = tier_cost(env, r, last);
+    for (size_t i = 0; i < n; i++) {
+        s[i] = p[i];
+        if (r->cost_weight <= 0 || i == last || !router)
+            continue;
+        double d = c_last - tier_cost(env, r, i); /* NAN when either is unknown */
+        double ref = belt_router_tier_cost(router, last) - belt_router_tier_cost(router, i);
+        if (!(d > 0) || !(ref > 0) || !(p[i] > 0 && p[i] < 1))
+            continue; /* nothing to weigh, or already certain */
+        double z = log(p[i] / (1 - p[i])) + r->cost_weight * log(d / ref);
+        s[i] = 1 / (1 + exp(-z));
+    }
+}
+
 /* The learned router's choice: the cheapest tier predicted to succeed, never below start. */
 static size_t learned_tier(struct belt__route_run *run, const struct belt_cfg_route *r, size_t ri,
                            size_t start)
@@ -210,21 +238,30 @@ static size_t learned_tier(struct belt__route_run *run, const struct belt_cfg_ro
                   start + 1);
         return start;
     }
+    double s[16];
+    belt__route_learned_scores(run->env, r, router, p, s, n);
     size_t tier = n - 1; /* belt_router_choose(): the cheapest that reaches the target */
     for (size_t i = 0; i < n; i++) {
-        if (p[i] >= target) {
+        if (s[i] >= target) {
             tier = i;
             break;
         }
     }
-    char ps[96] = "";
-    for (size_t i = 0, used = 0; i < n && used < sizeof(ps); i++) {
-        int w = snprintf(ps + used, sizeof(ps) - used, "%s%.3f", i ? " " : "", p[i]);
-        used += w > 0 ? (size_t)w : 0;
-    }
     size_t chosen = BELT_MAX(tier, start);
+    char ps[80] = "", ss[80] = "";
+    for (size_t i = 0, used = 0, used_s = 0; i < n; i++) {
+        if (used < sizeof(ps)) {
+            int w = snprintf(ps + used, sizeof(ps) - used, "%s%.3f", i ? " " : "", p[i]);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        if (r->cost_weight > 0 && used_s < sizeof(ss)) {
+            int w = snprintf(ss + used_s, sizeof(ss) - used_s, "%s%.3f", i ? " " : "", s[i]);
+            used_s += w > 0 ? (size_t)w : 0;
+        }
+    }
     push_step(run, BELT__EV_ROUTER, chosen, BELT__ROUTE_NONE, p[tier], 0,
-              "p(correct) = [%s], target %.3f: tier %zu%s", ps, target, tier + 1,
+              "p(correct) = [%s]%s%s%s, target %.3f: tier %zu%s", ps,
+              ss[0] ? ", cost-weighted [" : "", ss, ss[0] ? "]" : "", target, tier + 1,
               chosen != tier ? " (raised to the rule's minimum tier)" : "");
     return chosen;
 }
@@ -669,6 +706,13 @@ belt_status belt__route_routers_load(const struct belt_config *cfg, const unsign
                                  "routes.%s: the router %s predicts %zu tiers but the route has "
                                  "%zu",
                                  r->name, r->router_path, belt_router_n_tiers(v[i]), r->n_tiers);
+        for (size_t t = 0; st == BELT_OK && r->cost_weight > 0 && t < r->n_tiers; t++)
+            if (!(belt_router_tier_cost(v[i], t) >= 0))
+                st =
+                    belt__error_set(err, BELT_ERR_CONFIG, 0,
+                                    "routes.%s.cost_weight: the router %s has no mean cost for "
+                                    "tier %zu (%s); train it on outcomes that record cost_usd",
+                                    r->name, r->router_path, t + 1, belt_router_tier_name(v[i], t));
         if (st != BELT_OK) {
             belt__route_routers_free(v, n);
             return st;

@@ -192,6 +192,18 @@ belt_status belt__route_routers_load(const struct belt_config *cfg, const unsign
                                      struct belt_router ***out, struct belt_error *err);
 void belt__route_routers_free(struct belt_router **routers, size_t n);
 
+/* The scores a learned route compares with its target, tier by tier (s[0..r->n_tiers)), from
+ * the router's predictions p (n = r->n_tiers, at most 16). Without `cost_weight` (w = 0) s = p.
+ * With w > 0, each tier but the last is weighted by what escalating from it would cost this task
+ * against what it cost on the router's training data (belt_router_tier_cost): odds(s_i) = odds(p_i)
+ * · (Δc_i / Δc̄_i)^w,   Δc_i = est[last].cost − est[i].cost, so a task whose escalation is dear
+ * stays on a cheaper tier at a lower predicted success, and a cheap one escalates sooner; w = 1
+ * ranks tasks by odds of failure per dollar. Tiers without a cost estimate (a route, a person,
+ * unknown prices) keep p. */
+void belt__route_learned_scores(const struct belt__route_env *env, const struct belt_cfg_route *r,
+                                const struct belt_router *router, const double *p, double *s,
+                                size_t n);
+
 /* Does rule `rule` match the request? (1/0) Exposed for tests and `belt route explain`. */
 int belt__route_rule_matches(const struct belt_cfg_rule *rule,
                              const struct belt__route_request *req);

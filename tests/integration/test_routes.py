@@ -159,6 +159,75 @@ routes:
 """
 
 
+def priced_outcomes(path, n, seed):
+    """Tasks of very different lengths (the large model's price grows with the prompt; hardness
+    does not depend on length): what a cost-weighted learned route exploits."""
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        for i in range(n):
+            k = rng.randrange(4)  # hard words: the small model is right 95%, 80%, 65%, 50%
+            words = " ".join(rng.sample(WORDS_HARD, k) + rng.sample(WORDS_EASY, 3 - k))
+            # a long task says the same thing 60 times: the router's unit-norm features barely
+            # change, the large model's price does
+            query = ("please help with %s. " % words) * rng.choice([1, 60])
+            tokens = len(query) // 4 + 7
+            task = {"id": "p%d" % i, "query": query.strip(),
+                    "models": {
+                        "small": {"correct": rng.random() < 0.95 - 0.15 * k,
+                                  "cost_usd": tokens * 0.1e-6, "input_tokens": tokens,
+                                  "output_tokens": 1},
+                        "large": {"correct": rng.random() < 0.95, "cost_usd": tokens * 2e-6,
+                                  "input_tokens": tokens, "output_tokens": 1}}}
+            f.write(json.dumps(task) + "\n")
+
+
+def cost_weighted(tmp):
+    train, test = os.path.join(tmp, "ptrain.jsonl"), os.path.join(tmp, "ptest.jsonl")
+    priced_outcomes(train, 800, 3)
+    priced_outcomes(test, 400, 4)
+    router = os.path.join(tmp, "priced.belt")
+    cfg = os.path.join(tmp, "priced.yaml")
+    with open(cfg, "w") as f:
+        f.write("store: { path: %s/belt.db }\nmodels:\n"
+                "  small: { provider: replay, price: { input: 0.1, output: 0.1 } }\n"
+                "  large: { provider: replay, price: { input: 2, output: 2 } }\nroutes:\n"
+                "  plain: { learned: { router: %s, tiers: [small, large] } }\n"
+                "  thrifty: { learned: { router: %s, cost_weight: 1, tiers: [small, large] } }\n"
+                % (tmp, router, router))
+    belt(cfg, "router", "train", "--data", train, "-o", router, "--objective", "sufficient",
+         "--quiet", "--no-record")
+    rep = json.loads(belt(cfg, "eval", "--route", "thrifty", "--replay", test, "--json",
+                          "--no-record").stdout)
+    check("cost_weight: the decision step shows the weighted scores",
+          any("cost-weighted [" in s["reason"] for t in rep["traces"] for s in t["steps"]),
+          rep["traces"][:1])
+    # the same words, once and 60 times: a task dearer than the training mean to escalate is
+    # weighted up (stays cheap more easily), a cheaper one down
+    pair = os.path.join(tmp, "pair.jsonl")
+    with open(pair, "w") as f, open(test) as src:
+        task = json.loads(src.readline())
+        words = task["query"].split(". ")[0] + ". "
+        for rep_n, tid in ((1, "short"), (60, "long")):
+            task["id"], task["query"] = tid, (words * rep_n).strip()
+            f.write(json.dumps(task) + "\n")
+    rep = json.loads(belt(cfg, "eval", "--route", "thrifty", "--replay", pair, "--json",
+                          "--no-record").stdout)
+    scores = {}
+    for t in rep["traces"]:
+        reason = next(s["reason"] for s in t["steps"] if "cost-weighted" in s["reason"])
+        p = float(reason.split("[")[1].split()[0])
+        w = float(reason.split("cost-weighted [")[1].split()[0])
+        scores[t["id"]] = (p, w)
+    check("cost_weight weighs a short task down and a long one up",
+          scores["short"][1] < scores["short"][0] and scores["long"][1] > scores["long"][0],
+          scores)
+    plain = json.loads(belt(cfg, "eval", "--route", "plain", "--replay", pair, "--json",
+                            "--no-record").stdout)
+    check("without cost_weight the step shows p alone",
+          not any("cost-weighted" in s["reason"] for t in plain["traces"] for s in t["steps"]),
+          plain["traces"])
+
+
 def routellm(tmp):
     src = os.path.join(SHARED, "data", "routing", "routellm")
     if not SHARED or not os.path.isdir(src):
@@ -196,6 +265,7 @@ def main():
     skipped = False
     try:
         synthetic(tmp)
+        cost_weighted(tmp)
         skipped = not routellm(tmp)
     except Exception as e:  # an unexpected exit or parse failure is a failed check
         check("no unexpected failure", False, repr(e))

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "learn/router.h"
 #include "route/policy.h"
 
 static const char yaml[] =
@@ -39,7 +40,8 @@ static const char yaml[] =
     "      - { when: { tags: [vip] }, route: tiers, min_tier: 2 }\n"
     "      - { when: { key: 'partner-*', max_input_chars: 10 }, model: c }\n"
     "    default: tiers\n"
-    "  smart: { learned: { router: r.belt, target: 0.8, tiers: [a, b, c] } }\n";
+    "  smart: { learned: { router: r.belt, target: 0.8, tiers: [a, b, c] } }\n"
+    "  thrifty: { learned: { router: r.belt, target: 0.8, cost_weight: 1, tiers: [a, c] } }\n";
 
 /* The answer each model gives. */
 struct fake {
@@ -391,6 +393,59 @@ static void policy_learned_without_router_starts_at_first_tier(void **state)
     TEARDOWN();
 }
 
+/* cost_weight: the same prediction keeps a task whose escalation is dear on the cheap tier and
+ * escalates one whose escalation is cheap; without estimates or weight, p decides alone. */
+static void policy_learned_cost_weight_weighs_what_escalating_costs(void **state)
+{
+    (void)state;
+    SETUP();
+    size_t ri = route_index(cfg, "thrifty");
+    struct belt_router *router = belt__router_alloc(2, 4); /* only its tier costs are read */
+    assert_non_null(router);
+    router->cost[0] = 0.001;
+    router->cost[1] = 0.021; /* escalating costs $0.02 on the training data */
+    const struct belt_router *routers[16] = {0};
+    routers[ri] = router;
+    env.routers = routers;
+    struct belt__model_estimate est[4] = {{0.001, 1000}, {0.002, 1000}, {0.081, 1000}, {0, 0}};
+    env.est = est;
+    double p[2] = {0.6, 0.99};
+    req.router_p = p;
+    req.router_p_route = ri;
+    /* 4× the usual price: odds 1.5 × 4 = 6, s = 0.857 ≥ 0.8 — stay on a */
+    assert_int_equal(drive(cfg, "thrifty", &env, &req, &f, run), BELT__OUT_ANSWERED);
+    assert_string_equal(f.log, "a ");
+    BELT_ASSERT_CONTAINS(reasons(run, why, sizeof(why)),
+                         "p(correct) = [0.600 0.990], cost-weighted [0.857 0.990], target 0.800: "
+                         "tier 1");
+    double s[2];
+    belt__route_learned_scores(&env, &cfg->routes.v[ri], router, p, s, 2);
+    assert_true(fabs(s[0] - 6.0 / 7.0) < 1e-12);
+    assert_true(s[1] == p[1]); /* the last tier is never weighted */
+    /* a quarter of the usual price: odds 1.5 / 4, s = 0.273 — escalate to c */
+    est[2].cost_usd = 0.006;
+    f.log[0] = '\0';
+    assert_int_equal(drive(cfg, "thrifty", &env, &req, &f, run), BELT__OUT_ANSWERED);
+    assert_string_equal(f.log, "c ");
+    BELT_ASSERT_CONTAINS(reasons(run, why, sizeof(why)), "cost-weighted [0.273 0.990]");
+    /* the usual price: s = p */
+    est[2].cost_usd = 0.021;
+    belt__route_learned_scores(&env, &cfg->routes.v[ri], router, p, s, 2);
+    assert_true(fabs(s[0] - 0.6) < 1e-12);
+    /* no estimates (the price unknown): p alone, c */
+    est[2].cost_usd = NAN;
+    belt__route_learned_scores(&env, &cfg->routes.v[ri], router, p, s, 2);
+    assert_true(s[0] == 0.6);
+    /* a route without cost_weight ignores the price */
+    est[2].cost_usd = 0.081;
+    size_t plain = route_index(cfg, "smart");
+    double p3[3] = {0.6, 0.6, 0.99}, s3[3];
+    belt__route_learned_scores(&env, &cfg->routes.v[plain], router, p3, s3, 3);
+    assert_true(s3[0] == 0.6 && s3[1] == 0.6);
+    belt_router_free(router);
+    TEARDOWN();
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(policy_fixed_calls_its_model),
     cmocka_unit_test(policy_fallback_moves_on_after_errors),
@@ -408,6 +463,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(policy_signals_become_calls),
     cmocka_unit_test(policy_learned_picks_cheapest_tier_reaching_target),
     cmocka_unit_test(policy_learned_without_router_starts_at_first_tier),
+    cmocka_unit_test(policy_learned_cost_weight_weighs_what_escalating_costs),
 };
 
 BELT_TEST_MAIN(tests)

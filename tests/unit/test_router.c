@@ -11,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "learn/router.h"
+#include "route/policy.h"
 #include "util/alloc.h"
 #include "util/rng.h"
 
@@ -536,6 +538,54 @@ static void router_weights_are_8_bit_times_a_power_of_two(void **state)
     belt_router_free(r);
 }
 
+/* A learned route with cost_weight needs the router's mean tier costs: a router trained without
+ * costs is refused when the routes load, naming the route, the key, the file and the tier. */
+static void router_cost_weight_needs_tier_costs(void **state)
+{
+    (void)state;
+    static struct data d;
+    char dir[256], with[320], without[320], yaml[1024];
+    belt_test_tmpdir(dir, sizeof(dir));
+    snprintf(with, sizeof(with), "%s/with.belt", dir);
+    snprintf(without, sizeof(without), "%s/without.belt", dir);
+    struct belt_router_params p = belt_router_default_params();
+    p.bucket_bits = 10;
+    p.ensemble = 1;
+    struct belt_router *r = train(&d, &p);
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(belt_router_save(r, with, &err), &err);
+    belt_router_free(r);
+    for (int i = 0; i < N_EX; i++)
+        d.cost[i][0] = d.cost[i][1] = NAN; /* outcomes without cost_usd */
+    r = NULL;
+    BELT_ASSERT_OK_ERR(belt_router_train(&p, tiers, 2, d.ex, N_EX, &r, &err), &err);
+    assert_true(isnan(belt_router_tier_cost(r, 0)));
+    BELT_ASSERT_OK_ERR(belt_router_save(r, without, &err), &err);
+    belt_router_free(r);
+    for (int k = 0; k < 3; k++) {
+        snprintf(yaml, sizeof(yaml),
+                 "models:\n  small: { provider: replay }\n  large: { provider: replay }\n"
+                 "routes:\n  r: { learned: { router: %s, cost_weight: %s, tiers: [small, large] "
+                 "} }\n",
+                 k == 1 ? with : without, k == 2 ? "0" : "0.5");
+        struct belt_config *cfg = NULL;
+        BELT_ASSERT_OK_ERR(belt_config_parse(yaml, strlen(yaml), "r.yaml", dir, &cfg, &err), &err);
+        struct belt_router **routers = NULL;
+        belt_status st = belt__route_routers_load(cfg, NULL, &routers, &err);
+        if (k == 0) { /* weighted, no costs */
+            assert_int_equal(st, BELT_ERR_CONFIG);
+            BELT_ASSERT_CONTAINS(err.msg, "routes.r.cost_weight: the router");
+            BELT_ASSERT_CONTAINS(err.msg, "without.belt has no mean cost for tier 1 (small)");
+            assert_null(routers);
+        } else { /* weighted with costs, or unweighted without */
+            BELT_ASSERT_OK_ERR(st, &err);
+            assert_non_null(routers[0]);
+            belt__route_routers_free(routers, cfg->routes.n);
+        }
+        belt_config_free(cfg);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(router_learns_which_texts_the_cheap_tier_fails),
     cmocka_unit_test(router_sufficient_objective_makes_last_tier_certain),
@@ -548,6 +598,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(router_shape_features_learn_what_ngrams_cannot_see),
     cmocka_unit_test(router_reads_version_1_files_and_refuses_newer),
     cmocka_unit_test(router_weights_are_8_bit_times_a_power_of_two),
+    cmocka_unit_test(router_cost_weight_needs_tier_costs),
 };
 
 BELT_TEST_MAIN(tests)

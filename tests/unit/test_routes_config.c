@@ -184,6 +184,8 @@ static const char *const bad[][2] = {
     {"routes:\n  r: { rules: [ { when: { colour: red }, model: small } ], default: small }\n",
      "routes.r.rules[0].when.colour: unknown key"},
     {"routes:\n  r: { learned: { router: x.belt, tiers: [small] } }\n", "at least 2 tiers"},
+    {"routes:\n  r: { learned: { router: x.belt, cost_weight: 5, tiers: [small, large] } }\n",
+     "routes.r.learned.cost_weight"},
     {"routes:\n  small: { fixed: large }\n", "'small' is also a model name"},
     {"routes:\n  r: { fixed: small, default: large }\n", "'default' belongs to rules routes"},
     {"routes:\n  r: { cascade: [ { model: small, route: x } ] }\n",

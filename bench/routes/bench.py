@@ -121,10 +121,10 @@ def summary(label, rows):
             "random_saving95": pct([random_router_saving(rows[0])])}
 
 
-def verifier_cascade(rl):
+def verifier_cascade(rl, objective):
     """GSM8K: a scorer of Mixtral's answer (the router trainer on query + answer text, with its
-    shape features, its P(Mixtral correct)) as a verifier; its scores are replayed on the test
-    split."""
+    shape features and the given objective: P(Mixtral correct), or P(Mixtral correct or GPT-4
+    wrong) for `sufficient`) as a verifier; its scores are replayed on the test split."""
     def with_answer(src, dst):
         with open(src) as f, open(dst, "w") as g:
             for line in f:
@@ -136,9 +136,9 @@ def verifier_cascade(rl):
     with_answer(os.path.join(rl, "gsm8k.test.jsonl"), te)
     rows = []
     for seed in range(1, SEEDS + 1):
-        scorer = os.path.join(WORK, "gsm-scorer-%d.belt" % seed)
+        scorer = os.path.join(WORK, "gsm-scorer-%s-%d.belt" % (objective, seed))
         run(BELT, "router", "train", "--data", tr, "-o", scorer, "--seed", seed, "--shape",
-            "--quiet", "--no-record")
+            "--objective", objective, "--quiet", "--no-record")
         scored = os.path.join(WORK, "gsm-verified.test.jsonl")
         out = run(BELT, "router", "predict", "-m", scorer, te)
         with open(os.path.join(rl, "gsm8k.test.jsonl")) as f, open(scored, "w") as g:
@@ -269,8 +269,12 @@ def main():
                 results["learned"].append(s)
                 print(json.dumps(s))
     if "verifier" in PARTS:
-        results["verifier"] = summary("gsm8k verifier cascade", verifier_cascade(rl))
-        print(json.dumps(results["verifier"]))
+        results["verifier"] = []
+        for obj in ("correct", "sufficient"):
+            s = summary("gsm8k verifier cascade, scorer objective %s" % obj,
+                        verifier_cascade(rl, obj))
+            results["verifier"].append(s)
+            print(json.dumps(s))
     if "time" in PARTS:
         results["decision_time"] = decision_time(rl)
         print(json.dumps(results["decision_time"]))

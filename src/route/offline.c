@@ -28,7 +28,8 @@ struct eval {
     struct belt__replay *rp;               /* the outcomes (owned) */
     size_t *map;                           /* config model → replay model (owned) */
     struct belt__model_estimate *est;      /* per config model: means over the file (owned) */
-    double *out_tokens;                    /* per config model: mean recorded output tokens, NAN */
+    double *out_tokens;                    /* per config model: mean output tokens, NAN (owned) */
+    int64_t *in_tokens;                    /* per task: estimated prompt tokens (owned) */
     struct belt__model_estimate *task_est; /* per config model, for one task (owned) */
     struct belt_router **routers;          /* per route (owned) */
     unsigned char *uses;                   /* per config model: the route can call it (owned) */
@@ -121,7 +122,7 @@ static belt_status judge(struct eval *ev, const struct belt__replay_task *t, siz
 static const struct belt__model_estimate *task_estimates(struct eval *ev,
                                                          const struct belt__replay_task *t)
 {
-    int64_t in = belt__estimate_prompt_tokens(t->query, t->query_len);
+    int64_t in = ev->in_tokens[t - ev->rp->tasks];
     for (size_t m = 0; m < ev->cfg->models.n; m++) {
         const struct belt_cfg_model *cm = &ev->cfg->models.v[m];
         ev->task_est[m] = ev->est[m];
@@ -242,10 +243,15 @@ static belt_status setup(struct eval *ev, const char *replay_path)
     ev->est = belt_calloc(nm, sizeof(*ev->est));
     ev->task_est = belt_calloc(nm, sizeof(*ev->task_est));
     ev->out_tokens = belt_calloc(nm, sizeof(*ev->out_tokens));
+    ev->in_tokens = belt_calloc(ev->rp->n_tasks, sizeof(*ev->in_tokens));
     ev->uses = belt_calloc(nm, 1);
     ev->seen = belt_calloc(cfg->routes.n, 1);
-    if (!ev->map || !ev->est || !ev->task_est || !ev->out_tokens || !ev->uses || !ev->seen)
+    if (!ev->map || !ev->est || !ev->task_est || !ev->out_tokens || !ev->in_tokens || !ev->uses ||
+        !ev->seen)
         return belt__error_set(ev->err, BELT_ERR_NOMEM, 0, "out of memory");
+    for (size_t t = 0; t < ev->rp->n_tasks; t++)
+        ev->in_tokens[t] =
+            belt__estimate_prompt_tokens(ev->rp->tasks[t].query, ev->rp->tasks[t].query_len);
     for (size_t m = 0; m < cfg->models.n; m++) {
         ev->map[m] = belt__replay_model(ev->rp, cfg->models.v[m].name);
         ev->out_tokens[m] = mean_output_tokens(ev->rp, ev->map[m]);
@@ -294,6 +300,7 @@ static void teardown(struct eval *ev)
     belt_free(ev->est);
     belt_free(ev->task_est);
     belt_free(ev->out_tokens);
+    belt_free(ev->in_tokens);
     belt_free(ev->uses);
     belt_free(ev->seen);
     belt_free(ev->router_p);

@@ -78,8 +78,9 @@ static void write_outcomes(const char *path)
               "\"latency_ms\": 1200}, \"judge\": {\"answer\": \"0\", \"cost_usd\": 0.0001}}}\n");
 }
 
-/* A router for tiers [small-sure, big]: "easy" texts are answered by the small model. */
-static void train_router(const char *path)
+/* A router for tiers [small-sure, big]: "easy" texts are answered by the small model. With
+ * cost (per tier), the training outcomes record it; without, the router has no tier costs. */
+static void train_router(const char *path, const double *cost)
 {
     enum { N = 80 };
     static char text[N][64];
@@ -94,7 +95,7 @@ static void train_router(const char *path)
         ex[i].text = text[i];
         ex[i].len = strlen(text[i]);
         ex[i].correct = correct[i];
-        ex[i].cost_usd = NULL;
+        ex[i].cost_usd = cost;
     }
     struct belt_router_params p = belt_router_default_params();
     p.bucket_bits = 12;
@@ -161,6 +162,8 @@ static const char CONFIG[] =
     "  front-budget: {rules: [{when: {stakes: high}, human: true}], default: budget-cost}\n"
     "  smart: {learned: {router: '@DIR@/router.belt', target: 0.6, tiers: [{model: small-sure, "
     "accept: {logprobs: {mean: -0.5}}}, big]}}\n"
+    "  thrifty: {learned: {router: '@DIR@/priced.belt', target: 0.6, cost_weight: 1, "
+    "tiers: [small-sure, big]}}\n"
     "  wait-forever: {cascade: [{model: small-doubt, accept: {logprobs: {mean: -0.5}}}, hang]}\n"
     "  replayed: {cascade: [{model: rec-small, accept: {confidence: 0.8}}, rec-large]}\n"
     "  replayed-verify: {cascade: [{model: rec-small, accept: {verifier: {model: rec-judge, "
@@ -201,7 +204,11 @@ static int setup(void **state)
     snprintf(path, sizeof(path), "%s/outcomes.jsonl", v->dir);
     write_outcomes(path);
     snprintf(path, sizeof(path), "%s/router.belt", v->dir);
-    train_router(path);
+    train_router(path, NULL);
+    /* escalating cost $1e-7 in training: any live price is thousands of times that */
+    static const double tiny[2] = {1e-7, 2e-7};
+    snprintf(path, sizeof(path), "%s/priced.belt", v->dir);
+    train_router(path, tiny);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1", v->port);
     yaml = expand(CONFIG, url, v->dir);
     snprintf(path, sizeof(path), "%s/belt.yaml", v->dir);
@@ -618,6 +625,20 @@ static void route_exec_learned_router_picks_tier(void **state)
     belt_route_answer_free(a);
 }
 
+/* cost_weight live: the executor's per-request estimates (prices × the request's tokens) make
+ * escalating the hard text far dearer than on the router's training data, so it stays on the
+ * small tier with the weighted score shown. */
+static void route_exec_learned_cost_weight_keeps_dear_task_cheap(void **state)
+{
+    NEED_FAKE(state);
+    struct belt_route_answer *a = run("thrifty", "hard question number 8 deep proof theorem");
+    const struct belt_route_step *r = need_step(a, "router", -1);
+    BELT_ASSERT_CONTAINS(r->reason, "cost-weighted [");
+    BELT_ASSERT_CONTAINS(r->reason, "tier 1");
+    assert_string_equal(a->model, "small-sure");
+    belt_route_answer_free(a);
+}
+
 /* ---- replay provider ------------------------------------------------------------------------ */
 
 static void route_exec_replay_answers_with_recorded_cost(void **state)
@@ -979,6 +1000,7 @@ int main(void)
         cmocka_unit_test(route_exec_human_tier_returns_best_answer_unresolved),
         cmocka_unit_test(route_exec_human_provider_model_is_a_person),
         cmocka_unit_test(route_exec_learned_router_picks_tier),
+        cmocka_unit_test(route_exec_learned_cost_weight_keeps_dear_task_cheap),
         cmocka_unit_test(route_exec_replay_answers_with_recorded_cost),
         cmocka_unit_test(route_exec_replay_escalates_on_recorded_doubt),
         cmocka_unit_test(route_exec_replay_verifier_and_samples),

@@ -104,6 +104,9 @@ def strong_call_reduction(rep, q=0.95):
     """RouteLLM's own cost measure: 1 - the smallest share of tasks sent to the strong model
     among the sweep points that reach q of the strong model's accuracy."""
     s = {x["name"]: x for x in rep["models"]}[STRONG]["accuracy"]
+    if not rep["sweep"]:  # nothing swept: the operating point alone
+        strong = sum(r["share"] for r in rep["shares"]["rows"] if r["name"].startswith("2:"))
+        return 1 - strong if rep["accuracy"] >= q * s else None
     shares = [p["strong_share"] for p in rep["sweep"]["points"] if p["accuracy"] >= q * s]
     return 1 - min(shares) if shares else None
 
@@ -121,10 +124,18 @@ def summary(label, rows):
             "random_saving95": pct([random_router_saving(rows[0])])}
 
 
-def verifier_cascade(rl, objective):
+# The worked-arithmetic check of GSM8K answers (docs/routes.md, `arithmetic`): the final answer
+# in GSM8K's format, an integer after ####, must be a result of the answer's calculations, and
+# every number of the question must be used (max_unused: 0 was chosen on 5-fold CV inside train).
+ARITHMETIC = "arithmetic: { final: '####\\s*\\$?(-?[\\d,]+)\\s*$', max_unused: 0 }"
+
+
+def verifier_cascade(rl, objective, variants):
     """GSM8K: a scorer of Mixtral's answer (the router trainer on query + answer text, with its
     shape features and the given objective: P(Mixtral correct), or P(Mixtral correct or GPT-4
-    wrong) for `sufficient`) as a verifier; its scores are replayed on the test split."""
+    wrong) for `sufficient`) as a verifier; its scores are replayed on the test split. Each
+    variant is extra accept conditions next to the verifier ("" none; "ONLY " + conditions: those
+    conditions without the verifier). Returns {variant: rows}."""
     def with_answer(src, dst):
         with open(src) as f, open(dst, "w") as g:
             for line in f:
@@ -134,7 +145,7 @@ def verifier_cascade(rl, objective):
     tr, te = os.path.join(WORK, "gsm-qa.train.jsonl"), os.path.join(WORK, "gsm-qa.test.jsonl")
     with_answer(os.path.join(rl, "gsm8k.train.jsonl"), tr)
     with_answer(os.path.join(rl, "gsm8k.test.jsonl"), te)
-    rows = []
+    rows = {v: [] for v in variants}
     for seed in range(1, SEEDS + 1):
         scorer = os.path.join(WORK, "gsm-scorer-%s-%d.belt" % (objective, seed))
         run(BELT, "router", "train", "--data", tr, "-o", scorer, "--seed", seed, "--shape",
@@ -148,10 +159,15 @@ def verifier_cascade(rl, objective):
                 t["models"][WEAK]["verify"] = {"scorer": p}
                 g.write(json.dumps(t) + "\n")
         cfg = os.path.join(WORK, "gsm-verify.yaml")
-        write_config(cfg, [(WEAK, (0.6, 0.6)), (STRONG, (10, 30)), ("scorer", (0, 0))],
-                     [("verified", "{ cascade: [ { model: %s, accept: { verifier: { model: scorer,"
-                       " score: 0.5 } } }, %s ] }" % (WEAK, STRONG))])
-        rows.append(evaluate(cfg, "verified", scored))
+        for v in variants:
+            if v.startswith("ONLY "):
+                accept = "{ %s }" % v[5:]
+            else:
+                accept = "{ verifier: { model: scorer, score: 0.5 }%s }" % (", " + v if v else "")
+            write_config(cfg, [(WEAK, (0.6, 0.6)), (STRONG, (10, 30)), ("scorer", (0, 0))],
+                         [("verified", "{ cascade: [ { model: %s, accept: %s }, %s ] }" %
+                           (WEAK, accept, STRONG))])
+            rows[v].append(evaluate(cfg, "verified", scored))
     return rows
 
 
@@ -270,11 +286,17 @@ def main():
                 print(json.dumps(s))
     if "verifier" in PARTS:
         results["verifier"] = []
-        for obj in ("correct", "sufficient"):
-            s = summary("gsm8k verifier cascade, scorer objective %s" % obj,
-                        verifier_cascade(rl, obj))
-            results["verifier"].append(s)
-            print(json.dumps(s))
+        for obj, variants in (("correct", ("", ARITHMETIC, "ONLY " + ARITHMETIC)),
+                              ("sufficient", ("",))):
+            for v, rows in verifier_cascade(rl, obj, variants).items():
+                label = "gsm8k verifier cascade, scorer objective %s" % obj
+                if v.startswith("ONLY "):
+                    label = "gsm8k cascade, accept %s alone" % v[5:]
+                elif v:
+                    label += ", and %s" % v
+                s = summary(label, rows)
+                results["verifier"].append(s)
+                print(json.dumps(s))
     if "time" in PARTS:
         results["decision_time"] = decision_time(rl)
         print(json.dumps(results["decision_time"]))

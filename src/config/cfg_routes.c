@@ -319,6 +319,55 @@ static belt_status acc_regex(struct belt_cfg_reader *rd, struct fy_node *node, c
     return st == BELT_OK ? BELT_OK : NOMEM(rd);
 }
 
+struct arith_tmp {
+    char *final;        /* owned; NULL: no final-answer check */
+    int64_t max_unused; /* -1: not checked */
+};
+
+static const struct belt_cfg_field arith_fields[] = {
+    {"final", BELT_CFG_STR, offsetof(struct arith_tmp, final), 0, 0, 0, NULL, NULL},
+    {"max_unused", BELT_CFG_INT, offsetof(struct arith_tmp, max_unused), 0, 0, 1000, NULL, NULL},
+};
+
+/* arithmetic: true | { final: REGEX, max_unused: N } */
+static belt_status acc_arithmetic(struct belt_cfg_reader *rd, struct fy_node *node,
+                                  const char *where, struct belt__accept *c)
+{
+    struct belt_cfg_mark m = belt__cfg_node_mark(node, no_mark);
+    struct arith_tmp t = {NULL, -1};
+    c->kind = BELT__ACCEPT_ARITHMETIC;
+    c->max_unused = -1;
+    if (node && fy_node_is_scalar(node)) {
+        int on = 0;
+        struct belt_cfg_field bf = {"arithmetic", BELT_CFG_BOOL, 0, 0, 0, 0, NULL, NULL};
+        belt_status st = belt__cfg_read_value(rd, node, where, &bf, &on);
+        if (st == BELT_OK && !on)
+            st = belt__cfg_error(rd, m, where,
+                                 "expected true or { final: REGEX, max_unused: N } (to turn the "
+                                 "check off, remove it)");
+        return st;
+    }
+    if (!node || !fy_node_is_mapping(node))
+        return belt__cfg_error(rd, m, where, "expected true or { final: REGEX, max_unused: N }");
+    belt_status st =
+        belt__cfg_read_map(rd, node, m, where, arith_fields, BELT_ARRAY_LEN(arith_fields), &t);
+    c->pattern = t.final;
+    c->max_unused = (int)t.max_unused;
+    if (st != BELT_OK || !c->pattern)
+        return st;
+    char msg[200], sub[256];
+    st = belt__accept_compile_regex(c, msg, sizeof(msg));
+    if (st == BELT_ERR_INVALID)
+        return belt__cfg_error(rd, m, belt__cfg_where(sub, sizeof(sub), where, "final"),
+                               "invalid regular expression %s", msg);
+    if (st == BELT_OK && belt__rx_n_groups(c->re) > 1)
+        return belt__cfg_error(rd, m, belt__cfg_where(sub, sizeof(sub), where, "final"),
+                               "the pattern has %u capture groups; give at most one, around the "
+                               "number",
+                               belt__rx_n_groups(c->re));
+    return st == BELT_OK ? BELT_OK : NOMEM(rd);
+}
+
 static belt_status acc_schema(struct belt_cfg_reader *rd, struct fy_node *node, const char *where,
                               struct belt__accept *c)
 {
@@ -401,9 +450,16 @@ static const struct {
     const char *key;
     acc_fn *fn;
 } acc_keys[] = {
-    {"confidence", acc_confidence}, {"logprobs", acc_logprobs}, {"agree", acc_agree},
-    {"verifier", acc_verifier},     {"schema", acc_schema},     {"labels", acc_labels},
-    {"regex", acc_regex},           {"all", acc_all},           {"any", acc_any},
+    {"confidence", acc_confidence},
+    {"logprobs", acc_logprobs},
+    {"agree", acc_agree},
+    {"verifier", acc_verifier},
+    {"schema", acc_schema},
+    {"labels", acc_labels},
+    {"regex", acc_regex},
+    {"arithmetic", acc_arithmetic},
+    {"all", acc_all},
+    {"any", acc_any},
 };
 
 /* One accept key → one node. */
@@ -425,7 +481,7 @@ static belt_status read_accept_key(struct belt_cfg_reader *rd, struct fy_node_pa
     belt_free(key);
     return belt__cfg_error(rd, km, sub,
                            "unknown accept condition (expected one of: confidence, logprobs, "
-                           "agree, verifier, schema, labels, regex, all, any)");
+                           "agree, verifier, schema, labels, regex, arithmetic, all, any)");
 }
 
 /* A mapping of conditions; several keys mean all of them must hold. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "route/accept.h"
+#include "route/arith.h"
 #include "util/json.h"
 #include "util/str.h"
 
@@ -383,13 +384,88 @@ static enum belt__verdict eval_regex(const struct belt__accept *c, const struct 
     return ok ? BELT__VERDICT_ACCEPT : BELT__VERDICT_ESCALATE;
 }
 
+/* The number a `final` pattern picks out of the answer (group 1, else the whole match):
+ * 1 found, 0 no match (why in reason), -1 out of memory. */
+static int final_number(const struct belt__accept *c, const char *text, size_t len, double *v,
+                        char *shown, size_t shown_cap, char *reason, size_t cap)
+{
+    while (len && isspace((unsigned char)text[len - 1]))
+        len--;
+    pcre2_match_data *md = belt__rx_pool_acquire(c->rx_pool);
+    if (!md) {
+        snprintf(reason, cap, "out of memory");
+        return -1;
+    }
+    int rc = pcre2_match(c->re, (PCRE2_SPTR)text, len, 0, 0, md, NULL);
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    size_t from = 0, to = 0;
+    if (rc >= 0) {
+        int g = rc >= 2 && ov[2] != PCRE2_UNSET ? 1 : 0;
+        from = ov[2 * g];
+        to = ov[2 * g + 1];
+    }
+    belt__rx_pool_release(c->rx_pool, md);
+    if (rc < 0) {
+        snprintf(reason, cap, "no final answer matching /%.80s/", c->pattern);
+        return 0;
+    }
+    snprintf(shown, shown_cap, "%.*s", (int)BELT_MIN(to - from, (size_t)40), text + from);
+    if (!belt__arith_number(text + from, to - from, v)) {
+        snprintf(reason, cap, "the final answer '%s' is not a number", shown);
+        return 0;
+    }
+    return 1;
+}
+
+/* The calculations the answer states hold; its final answer (if `final`) is one of their
+ * results; it uses the task's numbers (if `max_unused`). */
+static enum belt__verdict eval_arith(const struct belt__accept *c, const struct belt__answer *a,
+                                     const char *task, size_t task_len, char *reason, size_t cap)
+{
+    struct belt__arith ar;
+    const char *text = a->text ? a->text : "";
+    size_t len = a->text ? a->len : 0;
+    belt__arith_check(text, len, &ar);
+    if (ar.wrong) {
+        snprintf(reason, cap, "%d of %d stated calculations wrong: %s", ar.wrong, ar.checked,
+                 ar.first_wrong);
+        return BELT__VERDICT_ESCALATE;
+    }
+    char shown[48] = "";
+    if (c->re) {
+        double v;
+        if (final_number(c, text, len, &v, shown, sizeof(shown), reason, cap) != 1)
+            return BELT__VERDICT_ESCALATE;
+        if (ar.n_results && !belt__arith_is_result(&ar, v)) {
+            snprintf(reason, cap, "the final answer %s is no result of the stated calculations",
+                     shown);
+            return BELT__VERDICT_ESCALATE;
+        }
+    }
+    if (c->max_unused >= 0 && task) {
+        char first[40];
+        int u = belt__arith_unused(task, task_len, text, len, &ar, first, sizeof(first));
+        if (u > c->max_unused) {
+            snprintf(reason, cap, "%d number%s of the task unused (at most %d), first %s", u,
+                     u == 1 ? "" : "s", c->max_unused, first);
+            return BELT__VERDICT_ESCALATE;
+        }
+    }
+    snprintf(reason, cap, "%d stated calculation%s hold%s%s%s", ar.checked,
+             ar.checked == 1 ? "" : "s", ar.checked == 1 ? "s" : "", shown[0] ? ", final " : "",
+             shown);
+    return BELT__VERDICT_ACCEPT;
+}
+
 static enum belt__verdict eval_node(const struct belt__accept *c, const struct belt__answer *a,
+                                    const char *task, size_t task_len,
                                     const struct belt__signal *sig, size_t n_sig, double sweep,
                                     struct belt__accept_need *need, char *reason, size_t cap);
 
 /* all / any: definite answers first, so no call is made for a signal that cannot change the
  * verdict; the reason names the deciding child. */
 static enum belt__verdict eval_combo(const struct belt__accept *c, const struct belt__answer *a,
+                                     const char *task, size_t task_len,
                                      const struct belt__signal *sig, size_t n_sig, double sweep,
                                      struct belt__accept_need *need, char *reason, size_t cap)
 {
@@ -400,7 +476,8 @@ static enum belt__verdict eval_combo(const struct belt__accept *c, const struct 
     char sub[256], first_reason[256] = "", last[256] = "";
     for (size_t i = 0; i < c->n_kids; i++) {
         struct belt__accept_need nd = {0};
-        enum belt__verdict v = eval_node(&c->kids[i], a, sig, n_sig, sweep, &nd, sub, sizeof(sub));
+        enum belt__verdict v =
+            eval_node(&c->kids[i], a, task, task_len, sig, n_sig, sweep, &nd, sub, sizeof(sub));
         if (v == decisive) {
             snprintf(reason, cap, "%s", sub);
             return v;
@@ -429,13 +506,14 @@ static enum belt__verdict eval_combo(const struct belt__accept *c, const struct 
 }
 
 static enum belt__verdict eval_node(const struct belt__accept *c, const struct belt__answer *a,
+                                    const char *task, size_t task_len,
                                     const struct belt__signal *sig, size_t n_sig, double sweep,
                                     struct belt__accept_need *need, char *reason, size_t cap)
 {
     switch (c->kind) {
     case BELT__ACCEPT_ALL:
     case BELT__ACCEPT_ANY:
-        return eval_combo(c, a, sig, n_sig, sweep, need, reason, cap);
+        return eval_combo(c, a, task, task_len, sig, n_sig, sweep, need, reason, cap);
     case BELT__ACCEPT_CONFIDENCE:
         return at_least("confidence", a->confidence, threshold_of(c, sweep), reason, cap);
     case BELT__ACCEPT_LOGPROBS:
@@ -454,12 +532,15 @@ static enum belt__verdict eval_node(const struct belt__accept *c, const struct b
         return eval_labels(c, a, reason, cap);
     case BELT__ACCEPT_REGEX:
         return eval_regex(c, a, reason, cap);
+    case BELT__ACCEPT_ARITHMETIC:
+        return eval_arith(c, a, task, task_len, reason, cap);
     }
     snprintf(reason, cap, "unknown condition");
     return BELT__VERDICT_ESCALATE;
 }
 
 enum belt__verdict belt__accept_eval(const struct belt__accept *c, const struct belt__answer *a,
+                                     const char *task, size_t task_len,
                                      const struct belt__signal *sig, size_t n_sig, double sweep,
                                      struct belt__accept_need *need, char *reason, size_t cap)
 {
@@ -471,7 +552,7 @@ enum belt__verdict belt__accept_eval(const struct belt__accept *c, const struct 
         snprintf(reason, cap, "no accept condition");
         return BELT__VERDICT_ACCEPT;
     }
-    return eval_node(c, a, sig, n_sig, sweep, need, reason, cap);
+    return eval_node(c, a, task, task_len, sig, n_sig, sweep, need, reason, cap);
 }
 
 void belt__accept_visit(const struct belt__accept *c, belt__accept_visit_fn *fn, void *ud)

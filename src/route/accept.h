@@ -3,7 +3,8 @@
  *
  * A condition is a tree of `struct belt__accept` nodes: leaves test one confidence signal of an
  * answer (calibrated confidence, token logprobs, agreement of k samples or of two models,
- * a verifier's score, validation by JSON schema / label set / regex) and `all` / `any` nodes
+ * a verifier's score, validation by JSON schema / label set / regex, the answer's own stated
+ * arithmetic — route/arith.h) and `all` / `any` nodes
  * combine them. belt__accept_eval() returns ACCEPT, ESCALATE, or NEED when the verdict depends
  * on a signal that costs a further model call (more samples, a second model's answer, a
  * verifier's score) — the policy core (policy.h) turns a NEED into that call and evaluates
@@ -87,7 +88,8 @@ enum belt__accept_kind {
     BELT__ACCEPT_VERIFIER = 6,   /* a verifier model's score >= threshold */
     BELT__ACCEPT_SCHEMA = 7,     /* the content is JSON valid against a JSON schema */
     BELT__ACCEPT_LABELS = 8,     /* the answer is one of a label set */
-    BELT__ACCEPT_REGEX = 9       /* the content matches a regular expression */
+    BELT__ACCEPT_REGEX = 9,      /* the content matches a regular expression */
+    BELT__ACCEPT_ARITHMETIC = 10 /* the calculations the answer states hold (route/arith.h) */
 };
 
 /* The signals that cost a further call, named in a NEED verdict. */
@@ -122,14 +124,16 @@ struct belt__accept {
     char **labels;      /* LABELS: the allowed labels, normalised (owned) */
     size_t n_labels;    /* LABELS: count; 0 with from_model = the model's own label set */
     int from_model;     /* LABELS: 1 = any non-abstained label of a classifier */
-    char *pattern;      /* REGEX: the pattern as written (owned) */
-    pcre2_code *re;     /* REGEX: compiled (owned) */
-    struct belt_rx_pool *rx_pool; /* REGEX: match data (owned) */
-    json_t *schema;               /* SCHEMA: the schema document (owned) */
-    void *compiled;               /* SCHEMA: compiled validator (owned; see accept.c) */
-    char *schema_name;            /* SCHEMA: file name or "inline" for messages (owned) */
-    struct belt__accept *kids;    /* ALL, ANY: children (owned array) */
-    size_t n_kids;                /* ALL, ANY: count */
+    char *pattern;      /* REGEX, ARITHMETIC's `final` (NULL: none): the pattern (owned) */
+    pcre2_code *re;     /* REGEX, ARITHMETIC: compiled (owned) */
+    struct belt_rx_pool *rx_pool; /* REGEX, ARITHMETIC: match data (owned) */
+    int max_unused;            /* ARITHMETIC: most numbers of the task the answer may leave unused;
+                                  -1 = not checked */
+    json_t *schema;            /* SCHEMA: the schema document (owned) */
+    void *compiled;            /* SCHEMA: compiled validator (owned; see accept.c) */
+    char *schema_name;         /* SCHEMA: file name or "inline" for messages (owned) */
+    struct belt__accept *kids; /* ALL, ANY: children (owned array) */
+    size_t n_kids;             /* ALL, ANY: count */
 };
 
 /* Release what a node owns (recursively), not the node itself. NULL is a no-op. */
@@ -164,12 +168,14 @@ struct belt__accept_need {
     int n;                     /* SAMPLES: how many more answers */
 };
 
-/* Evaluate condition c (NULL: accept any answer) on answer a (status must be BELT_OK) with the
- * signals gathered so far. `sweep` (NAN: none) replaces the threshold of every swept node.
+/* Evaluate condition c (NULL: accept any answer) on answer a (status must be BELT_OK) to the
+ * task text task[0..task_len) (the request's input; NULL when unknown) with the signals gathered
+ * so far. `sweep` (NAN: none) replaces the threshold of every swept node.
  * Writes a one-line reason ("confidence 0.62 < 0.90") into reason[0..cap). Pure and
  * thread-safe; allocates only for JSON parsing, schema validation and normalisation. An
  * allocation failure escalates with reason "out of memory". */
 enum belt__verdict belt__accept_eval(const struct belt__accept *c, const struct belt__answer *a,
+                                     const char *task, size_t task_len,
                                      const struct belt__signal *sig, size_t n_sig, double sweep,
                                      struct belt__accept_need *need, char *reason, size_t cap);
 

@@ -645,8 +645,11 @@ static belt_status report_sweep(struct eval *ev, struct belt_route_report *rep, 
     if (st != BELT_OK || !vals)
         return st;
     rep->swept = 1;
-    rep->pts = belt_calloc(n_vals + 1, sizeof(*rep->pts));
-    rep->hull = belt_calloc(n_vals + 1, sizeof(*rep->hull));
+    const struct belt_cfg_route *r = &ev->cfg->routes.v[ev->route];
+    size_t n_tiers =
+        r->kind == BELT_ROUTE_CASCADE || r->kind == BELT_ROUTE_LEARNED ? r->n_tiers : 0;
+    rep->pts = belt_calloc(n_vals + n_tiers + 1, sizeof(*rep->pts));
+    rep->hull = belt_calloc(n_vals + n_tiers + 1, sizeof(*rep->hull));
     if (!rep->pts || !rep->hull)
         st = belt__error_set(ev->err, BELT_ERR_NOMEM, 0, "out of memory");
     double n = (double)ev->rp->n_tasks;
@@ -660,8 +663,21 @@ static belt_status report_sweep(struct eval *ev, struct belt_route_report *rep, 
         p->strong_share = (double)s.n_strong / n;
     }
     belt_free(vals);
-    if (st == BELT_OK)
-        rep->n_hull = belt__curve_hull(rep->pts, rep->n_pts, rep->hull);
+    if (st != BELT_OK)
+        return st;
+    /* The hull also holds each model tier alone: mixing the route at random with a fixed model
+     * reaches every point between them, as mixing two thresholds does. It matters for routes
+     * whose curve stops short of the cheap end (an accept condition that always escalates some
+     * tasks); the extra points sit after the sweep's in pts, which n_pts does not count. */
+    size_t n_all = rep->n_pts;
+    for (size_t i = 0; i < n_tiers; i++) {
+        const struct belt__single *m = r->tiers[i].target.kind == BELT_TARGET_MODEL
+                                           ? single_named(rep, r->tiers[i].target.name)
+                                           : NULL;
+        if (m)
+            rep->pts[n_all++] = (struct belt__curve_point){NAN, m->cost, m->accuracy, NAN};
+    }
+    rep->n_hull = belt__curve_hull(rep->pts, n_all, rep->hull);
     return st;
 }
 

@@ -104,8 +104,11 @@ double belt__hull_at(const struct belt__curve_point *hull, size_t n, double c);
 /* RouterBench's AIQ of a hull over [c_min, c_max] (NAN if c_max <= c_min). */
 double belt__curve_aiq(const struct belt__curve_point *hull, size_t n, double c_min, double c_max);
 
-/* RouteLLM's APGR of pts over their strong_share span, given the weak and strong models'
- * accuracies (NAN when undefined: fewer than 2 distinct shares or strong == weak). */
+/* RouteLLM's APGR of pts over strong_share 0..1, given the weak and strong models' accuracies.
+ * A curve that stops short of share 0 or 1 (an accept condition that always escalates some
+ * tasks, say) is joined by a line to (0, weak) or (1, strong) — mixing it at random with the
+ * weak-only or strong-only policy reaches every point of that line — so that a policy is not
+ * scored over the part of the range it happens to cover. NAN when strong == weak. */
 double belt__curve_apgr(const struct belt__curve_point *pts, size_t n, double weak_acc,
                         double strong_acc);
 

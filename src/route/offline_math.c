@@ -123,13 +123,21 @@ static struct belt__curve_point *sorted_by_share(const struct belt__curve_point 
 double belt__curve_apgr(const struct belt__curve_point *pts, size_t n, double weak_acc,
                         double strong_acc)
 {
-    if (n < 2 || !(strong_acc != weak_acc))
+    if (n < 1 || !(strong_acc != weak_acc))
         return NAN;
-    struct belt__curve_point *s = sorted_by_share(pts, n);
+    struct belt__curve_point *s = belt_malloc((n + 2) * sizeof(*s));
     if (!s)
         return NAN;
-    double span = s[n - 1].strong_share - s[0].strong_share, auc = 0;
-    for (size_t i = 0; i + 1 < n; i++)
+    /* the curve, sorted by share, joined to (0, weak) and (1, strong) where it stops short */
+    memcpy(s + 1, pts, n * sizeof(*s));
+    qsort(s + 1, n, sizeof(*s), by_share);
+    size_t a = 1, b = n + 1;
+    if (s[1].strong_share > 0)
+        s[--a] = (struct belt__curve_point){0, 0, weak_acc, 0};
+    if (s[n].strong_share < 1)
+        s[b++] = (struct belt__curve_point){0, 0, strong_acc, 1};
+    double span = s[b - 1].strong_share - s[a].strong_share, auc = 0;
+    for (size_t i = a; i + 1 < b; i++)
         auc +=
             (s[i].accuracy + s[i + 1].accuracy) / 2 * (s[i + 1].strong_share - s[i].strong_share);
     belt_free(s);

@@ -563,8 +563,9 @@ static int evaluate(struct belt__route_run *run, struct belt__route_frame *f,
     const struct belt_cfg_tier *tier = &r->tiers[f->pos];
     struct belt__accept_need need;
     char reason[176];
-    enum belt__verdict v = belt__accept_eval(tier->accept, f->ans, f->sig, f->n_sig,
-                                             run->env->sweep, &need, reason, sizeof(reason));
+    enum belt__verdict v =
+        belt__accept_eval(tier->accept, f->ans, run->req.text, run->req.text ? run->req.len : 0,
+                          f->sig, f->n_sig, run->env->sweep, &need, reason, sizeof(reason));
     if (v == BELT__VERDICT_ACCEPT) {
         push_step(run, BELT__EV_ACCEPTED, f->pos, f->ans_model, f->ans->confidence, 0, "%s",
                   reason);

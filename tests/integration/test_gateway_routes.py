@@ -1,7 +1,7 @@
 """Routes through `belt serve` (issue 4) against the fake upstream scripted to answer with
 confident or doubtful logprobs: the path taken (x-belt-route, x-belt-tiers, the `belt` object of
 the body, the trace with one step per tier and its reason), the cost, budget skips from the
-x-belt-max-cost-usd header, `stakes: high` and tag routing from the body's metadata and from
+x-belt-max-cost-usd header, an answer whose stated arithmetic is wrong, `stakes: high` and tag routing from the body's metadata and from
 headers (belt-only fields never go upstream), the key's name in rules, streaming through a
 cascade, per-route metrics and `belt traces show`."""
 import json
@@ -44,6 +44,10 @@ routes:
   echoing:
     cascade:
       - {{ model: echo, accept: {{ regex: "." }} }}
+  worked:
+    cascade:
+      - {{ model: echo, accept: {{ arithmetic: {{ final: '####\\s*(-?[0-9,]+)$' }} }} }}
+      - {{ model: big }}
   waiting: {{ fixed: hang }}
 server:
   cache: {{ enabled: false }}
@@ -101,6 +105,29 @@ def doubtful_answer_escalates_and_the_trace_says_why():
     tr = belt.rows("SELECT route, model, cost_usd FROM traces WHERE id = ?",
                    (h["x-belt-trace-id"],))[0]
     assert tr[0] == "doubtful" and tr[1] == "big" and abs(tr[2] - total) < 1e-9, tr
+
+
+@r.case
+def wrong_arithmetic_in_a_worked_answer_escalates():
+    # `echo` answers with the user's message, so the message is the worked answer under test
+    def ask(text):
+        st, h, doc, _ = belt.chat({"model": "worked",
+                                   "messages": [{"role": "user", "content": text}]})
+        assert st == 200, doc
+        return h, doc
+    h, doc = ask("3 boxes of 12 pens: 3 x 12 = 36, and 36 - 5 = 31.\n#### 31")
+    assert h["x-belt-tiers"] == "1:echo:-:accepted", h["x-belt-tiers"]
+    assert doc["belt"]["steps"][0]["reason"] == "2 stated calculations hold, final 31", doc
+    h, doc = ask("3 boxes of 12 pens: 3 x 12 = 38, and 38 - 5 = 33.\n#### 33")
+    assert h["x-belt-tiers"] == "1:echo:-:escalated;2:big:-:accepted", h["x-belt-tiers"]
+    assert doc["choices"][0]["message"]["content"] == "Paris"
+    why = "1 of 2 stated calculations wrong: 3 x 12 = 38 (is 36)"
+    assert doc["belt"]["steps"][0]["reason"] == why, doc
+    rows = steps(h["x-belt-trace-id"])
+    assert rows[0][3] == "escalated" and rows[0][4] == why, rows  # traced with its reason
+    h, doc = ask("3 x 12 = 36, so 31 are left.")
+    assert h["x-belt-tiers"].startswith("1:echo:-:escalated;"), h["x-belt-tiers"]
+    assert "no final answer matching" in doc["belt"]["steps"][0]["reason"], doc
 
 
 @r.case

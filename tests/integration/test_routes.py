@@ -1,6 +1,6 @@
 """Integration test of the routes' offline side through the real binary: `belt router train` on a
 generated outcomes file, `belt eval --route ... --replay ...` for a cascade, a learned route and a
-rules route (text, JSON, HTML), the errors a user meets, and — when ../shared is present — the
+rules route (text, JSON, HTML), a cascade that checks worked arithmetic, the errors a user meets, and — when ../shared is present — the
 RouteLLM GSM8K split converted by scripts/routellm_outcomes.py, with sane bounds asserted.
 Standard library only; prints TAP."""
 import json
@@ -228,6 +228,44 @@ def cost_weighted(tmp):
           plain["traces"])
 
 
+def arithmetic(tmp):
+    """A cascade that accepts the small model's worked answer only when its stated arithmetic
+    holds and its final answer is one of its results; APGR of a curve that cannot reach x = 0."""
+    data = os.path.join(tmp, "worked.jsonl")
+    small = [("What is 2 + 2?", "2 + 2 = 4\n#### 4", True),
+             ("What is 3 x 3?", "3 x 3 = 10\n#### 10", False),
+             ("What is 5 - 1?", "5 - 1 = 4\n#### 4", True),
+             ("What is 6 / 3?", "6 / 2 = 3\n#### 3", False),
+             ("What is 7 + 1?", "7 + 1 = 8\n#### 9", False)]
+    with open(data, "w") as f:
+        for i, (q, a, ok) in enumerate(small):
+            f.write(json.dumps({"id": "w%d" % i, "query": q, "models": {
+                "small": {"answer": a, "correct": ok, "cost_usd": 0.0001},
+                "large": {"answer": "right", "correct": True, "cost_usd": 0.002}}}) + "\n")
+    cfg = os.path.join(tmp, "worked.yaml")
+    with open(cfg, "w") as f:
+        f.write("store: { path: %s/belt.db }\nmodels:\n"
+                "  small: { provider: replay }\n  large: { provider: replay }\nroutes:\n"
+                "  worked: { cascade: [ { model: small, accept: { arithmetic: "
+                "{ final: '#### (\\d+)$' } } }, large ] }\n" % tmp)
+    rep = json.loads(belt(cfg, "eval", "--route", "worked", "--replay", data, "--json",
+                          "--no-record").stdout)
+    why = {t["id"]: t["steps"][0]["reason"] for t in rep["traces"]}
+    check("arithmetic: a wrong calculation escalates, with the calculation named",
+          why.get("w1") == "1 of 1 stated calculations wrong: 3 x 3 = 10 (is 9)", why)
+    check("arithmetic: a final answer that is no stated result escalates",
+          why.get("w4") == "the final answer 9 is no result of the stated calculations", why)
+    check("arithmetic: right arithmetic is accepted, even for a wrong answer",
+          why.get("w0") == "1 stated calculation holds, final 4" and
+          why.get("w3") == "1 stated calculation holds, final 3", why)
+    # 2 of 5 escalated (x = 0.4) at accuracy 4/5; weak 2/5, strong 1: the curve is joined to
+    # (0, 0.4) and (1, 1): APGR = ((0.4 + 0.8) / 2 * 0.4 + (0.8 + 1) / 2 * 0.6 - 0.4) / 0.6
+    check("arithmetic: accuracy 4/5 with 2 of 5 escalated", abs(rep["accuracy"] - 0.8) < 1e-9,
+          rep["accuracy"])
+    check("arithmetic: APGR joins the curve to the weak-only end",
+          abs(rep["apgr"] - (0.24 + 0.54 - 0.4) / 0.6) < 1e-9, rep["apgr"])
+
+
 def routellm(tmp):
     src = os.path.join(SHARED, "data", "routing", "routellm")
     if not SHARED or not os.path.isdir(src):
@@ -266,6 +304,7 @@ def main():
     try:
         synthetic(tmp)
         cost_weighted(tmp)
+        arithmetic(tmp)
         skipped = not routellm(tmp)
     except Exception as e:  # an unexpected exit or parse failure is a failed check
         check("no unexpected failure", False, repr(e))

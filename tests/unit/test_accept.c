@@ -41,7 +41,7 @@ static enum belt__verdict eval(const struct belt__accept *c, const struct belt__
                                const struct belt__signal *sig, size_t n_sig, char *reason)
 {
     struct belt__accept_need need;
-    return belt__accept_eval(c, a, sig, n_sig, NAN, &need, reason, 256);
+    return belt__accept_eval(c, a, NULL, 0, sig, n_sig, NAN, &need, reason, 256);
 }
 
 static void accept_confidence_compares_with_threshold(void **state)
@@ -69,8 +69,9 @@ static void accept_sweep_replaces_swept_thresholds(void **state)
     struct belt__answer a = text_answer("x");
     a.confidence = 0.7;
     char why[256];
-    assert_int_equal(belt__accept_eval(cond(cfg), &a, NULL, 0, 0.6, NULL, why, sizeof(why)),
-                     BELT__VERDICT_ACCEPT);
+    assert_int_equal(
+        belt__accept_eval(cond(cfg), &a, NULL, 0, NULL, 0, 0.6, NULL, why, sizeof(why)),
+        BELT__VERDICT_ACCEPT);
     assert_true(belt__accept_swept_value(cond(cfg), &a, NULL, 0) == 0.7);
     belt_config_free(cfg);
 }
@@ -102,8 +103,9 @@ static void accept_samples_need_then_count_agreement(void **state)
     struct belt__answer a = text_answer("The answer is 1,000.");
     struct belt__accept_need need;
     char why[256];
-    assert_int_equal(belt__accept_eval(cond(cfg), &a, NULL, 0, NAN, &need, why, sizeof(why)),
-                     BELT__VERDICT_NEED);
+    assert_int_equal(
+        belt__accept_eval(cond(cfg), &a, NULL, 0, NULL, 0, NAN, &need, why, sizeof(why)),
+        BELT__VERDICT_NEED);
     assert_int_equal(need.kind, BELT__NEED_SAMPLES);
     assert_int_equal(need.n, 2);
     struct belt__answer s[2] = {text_answer("the answer is 1000"), text_answer("It is 999")};
@@ -123,8 +125,9 @@ static void accept_peer_model_must_agree(void **state)
     struct belt__answer a = text_answer("{\"b\": 2, \"a\": 1}");
     struct belt__accept_need need;
     char why[256];
-    assert_int_equal(belt__accept_eval(cond(cfg), &a, NULL, 0, NAN, &need, why, sizeof(why)),
-                     BELT__VERDICT_NEED);
+    assert_int_equal(
+        belt__accept_eval(cond(cfg), &a, NULL, 0, NULL, 0, NAN, &need, why, sizeof(why)),
+        BELT__VERDICT_NEED);
     assert_int_equal(need.kind, BELT__NEED_PEER);
     assert_int_equal(need.model, 2);
     struct belt__answer p = text_answer(" {\"a\":1,\"b\":2} ");
@@ -146,8 +149,9 @@ static void accept_verifier_score_threshold(void **state)
     struct belt__answer a = text_answer("42");
     struct belt__accept_need need;
     char why[256];
-    assert_int_equal(belt__accept_eval(cond(cfg), &a, NULL, 0, NAN, &need, why, sizeof(why)),
-                     BELT__VERDICT_NEED);
+    assert_int_equal(
+        belt__accept_eval(cond(cfg), &a, NULL, 0, NULL, 0, NAN, &need, why, sizeof(why)),
+        BELT__VERDICT_NEED);
     assert_int_equal(need.kind, BELT__NEED_VERIFY);
     assert_int_equal(need.model, 1);
     struct belt__answer v = belt__answer_empty();
@@ -207,6 +211,66 @@ static void accept_regex_matches_content(void **state)
     belt_config_free(cfg);
 }
 
+/* Evaluate an arithmetic condition on `text` answering `task` (NULL: unknown); the verdict,
+ * and the reason in why. */
+static enum belt__verdict eval_text(const struct belt__accept *c, const char *text,
+                                    const char *task, char *why)
+{
+    struct belt__answer a = text_answer(text);
+    return belt__accept_eval(c, &a, task, task ? strlen(task) : 0, NULL, 0, NAN, NULL, why, 256);
+}
+
+static void accept_arithmetic_checks_the_answers_work(void **state)
+{
+    (void)state;
+    struct belt_config *cfg = load("{ arithmetic: { final: '####\\s*\\$?(-?[0-9,]+)$', "
+                                   "max_unused: 0 } }");
+    const char *task = "Tom has 3 boxes of 12 pens and gives away 5. How many are left?";
+    static const struct {
+        const char *answer;
+        int with_task;
+        enum belt__verdict verdict;
+        const char *reason;
+    } cases[] = {
+        {"3 x 12 = 36 pens; 36 - 5 = 31.\n#### 31\n\n", 1, BELT__VERDICT_ACCEPT,
+         "2 stated calculations hold, final 31"},
+        {"3 x 12 = 38 pens; 38 - 5 = 33.\n#### 33", 1, BELT__VERDICT_ESCALATE,
+         "1 of 2 stated calculations wrong: 3 x 12 = 38 (is 36)"},
+        {"3 x 12 = 36 pens; 36 - 5 = 31.\nSo 31 pens.", 1, BELT__VERDICT_ESCALATE,
+         "no final answer matching /####\\s*\\$?(-?[0-9,]+)$/"},
+        {"3 x 12 = 36 pens; 36 - 5 = 31.\n#### 35", 1, BELT__VERDICT_ESCALATE,
+         "the final answer 35 is no result of the stated calculations"},
+        {"3 x 12 = 36 pens.\n#### 36", 1, BELT__VERDICT_ESCALATE,
+         "1 number of the task unused (at most 0), first 5"},
+        /* without the task (unknown), the unused-numbers check cannot run and does not fail */
+        {"3 x 12 = 36 pens.\n#### 36", 0, BELT__VERDICT_ACCEPT,
+         "1 stated calculation holds, final 36"},
+    };
+    char why[256];
+    for (size_t i = 0; i < BELT_ARRAY_LEN(cases); i++) {
+        enum belt__verdict v =
+            eval_text(cond(cfg), cases[i].answer, cases[i].with_task ? task : NULL, why);
+        if (v != cases[i].verdict || strcmp(why, cases[i].reason) != 0)
+            fail_msg("case %zu: verdict %d, reason '%s' (expected %d, '%s')", i, (int)v, why,
+                     (int)cases[i].verdict, cases[i].reason);
+    }
+    belt_config_free(cfg);
+
+    /* `arithmetic: true`: calculations only; an answer without any passes */
+    cfg = load("{ arithmetic: true }");
+    assert_int_equal(eval_text(cond(cfg), "The answer is 31.", NULL, why), BELT__VERDICT_ACCEPT);
+    assert_string_equal(why, "0 stated calculations hold");
+    assert_int_equal(eval_text(cond(cfg), "<<6*7=41>>41", NULL, why), BELT__VERDICT_ESCALATE);
+    belt_config_free(cfg);
+
+    /* the final answer must be a number */
+    cfg = load("{ arithmetic: { final: 'Answer: (.*)$' } }");
+    assert_int_equal(eval_text(cond(cfg), "2 + 2 = 4\nAnswer: four", NULL, why),
+                     BELT__VERDICT_ESCALATE);
+    assert_string_equal(why, "the final answer 'four' is not a number");
+    belt_config_free(cfg);
+}
+
 static void accept_schema_validates_json_content(void **state)
 {
     (void)state;
@@ -234,12 +298,14 @@ static void accept_all_stops_at_first_failure_before_needing_calls(void **state)
     struct belt__accept_need need;
     char why[256];
     a.confidence = 0.5; /* fails: no verifier call is worth making */
-    assert_int_equal(belt__accept_eval(cond(cfg), &a, NULL, 0, NAN, &need, why, sizeof(why)),
-                     BELT__VERDICT_ESCALATE);
+    assert_int_equal(
+        belt__accept_eval(cond(cfg), &a, NULL, 0, NULL, 0, NAN, &need, why, sizeof(why)),
+        BELT__VERDICT_ESCALATE);
     BELT_ASSERT_CONTAINS(why, "confidence 0.5 < 0.9");
     a.confidence = 0.95; /* holds: the verifier decides */
-    assert_int_equal(belt__accept_eval(cond(cfg), &a, NULL, 0, NAN, &need, why, sizeof(why)),
-                     BELT__VERDICT_NEED);
+    assert_int_equal(
+        belt__accept_eval(cond(cfg), &a, NULL, 0, NULL, 0, NAN, &need, why, sizeof(why)),
+        BELT__VERDICT_NEED);
     assert_int_equal(need.kind, BELT__NEED_VERIFY);
     belt_config_free(cfg);
 }
@@ -255,8 +321,9 @@ static void accept_any_accepts_on_first_success(void **state)
     assert_int_equal(eval(cond(cfg), &a, NULL, 0, why), BELT__VERDICT_ACCEPT);
     a.confidence = 0.1;
     struct belt__accept_need need;
-    assert_int_equal(belt__accept_eval(cond(cfg), &a, NULL, 0, NAN, &need, why, sizeof(why)),
-                     BELT__VERDICT_NEED);
+    assert_int_equal(
+        belt__accept_eval(cond(cfg), &a, NULL, 0, NULL, 0, NAN, &need, why, sizeof(why)),
+        BELT__VERDICT_NEED);
     struct belt__answer v = belt__answer_empty();
     v.score = 0.2;
     struct belt__signal sig = {BELT__NEED_VERIFY, 1, &v, 1};
@@ -270,7 +337,7 @@ static void accept_no_condition_accepts(void **state)
     (void)state;
     struct belt__answer a = text_answer("x");
     char why[64];
-    assert_int_equal(belt__accept_eval(NULL, &a, NULL, 0, NAN, NULL, why, sizeof(why)),
+    assert_int_equal(belt__accept_eval(NULL, &a, NULL, 0, NULL, 0, NAN, NULL, why, sizeof(why)),
                      BELT__VERDICT_ACCEPT);
 }
 
@@ -341,6 +408,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(accept_labels_must_be_in_the_set),
     cmocka_unit_test(accept_labels_from_model_need_a_label),
     cmocka_unit_test(accept_regex_matches_content),
+    cmocka_unit_test(accept_arithmetic_checks_the_answers_work),
     cmocka_unit_test(accept_schema_validates_json_content),
     cmocka_unit_test(accept_all_stops_at_first_failure_before_needing_calls),
     cmocka_unit_test(accept_any_accepts_on_first_success),

@@ -51,7 +51,13 @@ static void offline_apgr_follows_routellm(void **state)
     /* trapezoids over strong share: .1625 + .10125 + .0685 + .19 + .2 = .72225;
      * (AUC − weak·span) / ((strong − weak)·span) = (.72225 − .6) / .2 */
     NEAR(belt__curve_apgr(pts, 6, 0.6, 0.8), 0.61125);
-    assert_true(isnan(belt__curve_apgr(pts, 1, 0.6, 0.8)));
+    /* one point at share .5, joined to (0, .6) and (1, .8) */
+    struct belt__curve_point mid = {0, 3, 0.72, 0.50};
+    NEAR(belt__curve_apgr(&mid, 1, 0.6, 0.8), ((0.6 + 0.72) / 4 + (0.72 + 0.8) / 4 - 0.6) / 0.2);
+    /* a curve from share .25 up: the missing [0, .25] is the line from (0, .6) to (.25, .7),
+     * not left out of the span (which would give (.5675 − .45) / .15 = 0.783) */
+    NEAR(belt__curve_apgr(pts + 1, 4, 0.6, 0.8), 0.65);
+    assert_true(isnan(belt__curve_apgr(pts, 0, 0.6, 0.8)));
     assert_true(isnan(belt__curve_apgr(pts, 6, 0.7, 0.7)));
 }
 

@@ -110,6 +110,7 @@ static void routes_config_reads_accept_signals(void **state)
                            "          labels: [refund, cancel]\n"
                            "          regex: '^[a-z]+$'\n"
                            "          schema: { type: object, required: [a] }\n"
+                           "          arithmetic: { final: '#### (\\d+)', max_unused: 1 }\n"
                            "      - { model: large, accept: { agree: { model: small } } }\n"
                            "      - { model: intent, accept: { labels: from_model } }\n";
     struct belt_config *cfg = NULL;
@@ -117,7 +118,7 @@ static void routes_config_reads_accept_signals(void **state)
     BELT_ASSERT_OK_ERR(parse(y, &cfg, &err), &err);
     const struct belt__accept *a = route(cfg, "c")->tiers[0].accept;
     assert_int_equal(a->kind, BELT__ACCEPT_ALL);
-    assert_int_equal(a->n_kids, 5);
+    assert_int_equal(a->n_kids, 6);
     assert_int_equal(a->kids[0].kind, BELT__ACCEPT_LOGPROBS);
     assert_true(a->kids[0].lp_calibrated && a->kids[0].lp_min && a->kids[0].swept);
     assert_true(a->kids[0].lp_a == 2.5 && a->kids[0].threshold == 0.8);
@@ -128,6 +129,9 @@ static void routes_config_reads_accept_signals(void **state)
     assert_int_equal(a->kids[2].n_labels, 2);
     assert_non_null(a->kids[3].re);
     assert_non_null(a->kids[4].compiled);
+    assert_int_equal(a->kids[5].kind, BELT__ACCEPT_ARITHMETIC);
+    assert_non_null(a->kids[5].re);
+    assert_int_equal(a->kids[5].max_unused, 1);
     a = route(cfg, "c")->tiers[1].accept;
     assert_int_equal(a->kind, BELT__ACCEPT_PEER);
     assert_int_equal(a->model, 0);
@@ -150,6 +154,16 @@ static const char *const bad[][2] = {
      "unknown accept condition"},
     {"routes:\n  r: { cascade: [ { model: small, accept: { regex: '(' } } ] }\n",
      "invalid regular expression"},
+    {"routes:\n  r: { cascade: [ { model: small, accept: { arithmetic: false } } ] }\n",
+     "routes.r.cascade[0].accept.arithmetic: expected true or { final: REGEX, max_unused: N }"},
+    {"routes:\n  r: { cascade: [ { model: small, accept: { arithmetic: { final: '(a)(b)' } } } ] "
+     "}\n",
+     "routes.r.cascade[0].accept.arithmetic.final: the pattern has 2 capture groups"},
+    {"routes:\n  r: { cascade: [ { model: small, accept: { arithmetic: { final: '(' } } } ] }\n",
+     "routes.r.cascade[0].accept.arithmetic.final: invalid regular expression"},
+    {"routes:\n  r: { cascade: [ { model: small, accept: { arithmetic: { max_unused: -1 } } } ] "
+     "}\n",
+     "routes.r.cascade[0].accept.arithmetic.max_unused"},
     {"routes:\n  r: { cascade: [ { model: small, accept: { schema: { type: 12 } } } ] }\n",
      "invalid JSON schema"},
     {"routes:\n  r: { cascade: [ { model: small, accept: { logprobs: { p: 0.5 } } } ] }\n",
@@ -213,12 +227,14 @@ static void routes_config_errors_name_position_and_key(void **state)
 static void routes_config_survives_every_allocation_failure(void **state)
 {
     (void)state;
-    const char *y = MODELS "routes:\n"
-                           "  safe: { fallback: [small, large] }\n"
-                           "  c: { cascade: [ { model: small, accept: { all: [ { confidence: 0.8 "
-                           "}, { regex: 'x' }, { labels: [a, b] } ] } }, { route: safe } ] }\n"
-                           "  f: { rules: [ { when: { tags: [t], regex: 'y' }, route: c, "
-                           "min_tier: 2 } ], default: c }\n";
+    const char *y =
+        MODELS "routes:\n"
+               "  safe: { fallback: [small, large] }\n"
+               "  c: { cascade: [ { model: small, accept: { all: [ { confidence: 0.8 "
+               "}, { regex: 'x' }, { labels: [a, b] }, { arithmetic: { final: '=(.*)' } } ] } }, "
+               "{ route: safe } ] }\n"
+               "  f: { rules: [ { when: { tags: [t], regex: 'y' }, route: c, "
+               "min_tier: 2 } ], default: c }\n";
     for (long n = 1; n < 2000; n++) {
         struct belt_config *cfg = NULL;
         struct belt_error err = {0};

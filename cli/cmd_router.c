@@ -109,6 +109,9 @@ static int train_option(const struct cli_command *cmd, int c, struct train_opts 
     case 'S':
         o->p.shape = 1;
         return 0;
+    case 'g':
+        o->p.tags = 1;
+        return 0;
     case 't':
         return split_tiers(cmd, optarg, o);
     case 'c':
@@ -156,6 +159,7 @@ static int parse_train(const struct cli_command *cmd, int argc, char **argv, str
                                          {"seed", required_argument, NULL, 's'},
                                          {"ensemble", required_argument, NULL, 'E'},
                                          {"shape", no_argument, NULL, 'S'},
+                                         {"tags", no_argument, NULL, 'g'},
                                          {"no-record", no_argument, NULL, 'R'},
                                          {"quiet", no_argument, NULL, 'Q'},
                                          {NULL, 0, NULL, 0}};
@@ -302,10 +306,23 @@ static belt_status predict_line(const struct belt_router *r, const struct use_op
     const json_t *tv = json_object_get(obj, f);
     if (!json_is_string(tv))
         return belt__error_set(err, BELT_ERR_FORMAT, 0, "no string field '%s'", f);
+    const char *tags[BELT_ROUTER_MAX_TAGS];
+    size_t n_tags = 0;
+    const json_t *tv_tags = json_object_get(obj, "tags"), *tag;
+    size_t i;
+    if (tv_tags && !json_is_array(tv_tags))
+        return belt__error_set(err, BELT_ERR_FORMAT, 0, "'tags' must be an array of strings");
+    json_array_foreach(tv_tags, i, tag)
+    {
+        if (!json_is_string(tag))
+            return belt__error_set(err, BELT_ERR_FORMAT, 0, "'tags' must be an array of strings");
+        if (n_tags < BELT_ROUTER_MAX_TAGS)
+            tags[n_tags++] = json_string_value(tag);
+    }
     double p[16];
     size_t n = belt_router_n_tiers(r);
-    belt_status st =
-        belt_router_predict(r, json_string_value(tv), json_string_length(tv), p, n, err);
+    belt_status st = belt_router_predict_tagged(r, json_string_value(tv), json_string_length(tv),
+                                                tags, n_tags, p, n, err);
     if (st != BELT_OK)
         return st;
     json_t *ps = json_object(), *res = json_object();
@@ -415,8 +432,10 @@ const struct cli_command cli_router_cmd = {
     "  --char-ngrams MIN-MAX character n-grams (default 3-5; 0 = none)\n"
     "  --shape               add shape features: counts of words, numbers, operators, answer\n"
     "                        options; first and last tokens (helps verifiers: query + answer)\n"
+    "  --tags                add the tasks' tags (request metadata: subject, queue, product)\n"
     "  --name NAME           registry name (default: file name)   --no-record   --quiet\n"
     "\n"
     "predict: add \"router\": {\"p_correct\": {tier: p}, \"tier\": ...} to each JSONL record\n"
-    "(text from --text-field, else \"query\", else \"text\"); --target picks the tier.\n"
+    "(text from --text-field, else \"query\", else \"text\"; \"tags\" when the router reads\n"
+    "them); --target picks the tier.\n"
     "show: the tiers, their mean training cost and the training metrics."};

@@ -755,11 +755,16 @@ struct belt_router;
 /* One training example: the task's text and, per tier, whether the tier answered it correctly
  * and what that cost. Arrays have n_tiers entries; all borrowed for the call. */
 struct belt_router_example {
-    const char *text;       /* the task's input text (UTF-8) */
-    size_t len;             /* its bytes */
-    const int *correct;     /* 1 if tier i answered correctly, 0 if not */
-    const double *cost_usd; /* what tier i's answer cost (may be NULL: unknown) */
+    const char *text;        /* the task's input text (UTF-8) */
+    size_t len;              /* its bytes */
+    const int *correct;      /* 1 if tier i answered correctly, 0 if not */
+    const double *cost_usd;  /* what tier i's answer cost (may be NULL: unknown) */
+    const char *const *tags; /* the task's tags (request metadata; may be NULL) */
+    size_t n_tags;           /* count (at most BELT_ROUTER_MAX_TAGS are used) */
 };
+
+/* Tags of one task that a router trained with `tags` reads; further ones are ignored. */
+#define BELT_ROUTER_MAX_TAGS 16
 
 enum belt_router_calibration {
     BELT_ROUTER_CALIB_PLATT = 0,   /* logistic fit of the scores on the dev split */
@@ -782,6 +787,8 @@ struct belt_router_params {
     int char_min, char_max; /* character n-grams (char_min 0: none) */
     int shape;              /* 1: also the router's shape features (counts of words, numbers,
                                operators, answer options; first and last tokens); 0: none */
+    int tags;               /* 1: also the task's tags (request metadata: a subject, queue or
+                               product known before the call), one feature each; 0: none */
     int bucket_bits;        /* hashed feature table of 2^bucket_bits rows per tier */
     int epochs;             /* maximum passes over the training split */
     int ensemble;           /* fits averaged per tier (different shuffles), 1..100 */
@@ -840,6 +847,13 @@ BELT_API const char *belt_router_metrics_json(const struct belt_router *r);
  * be belt_router_n_tiers). No allocation; thread-safe. BELT_ERR_INVALID for non-UTF-8 text. */
 BELT_API belt_status belt_router_predict(const struct belt_router *r, const char *text, size_t len,
                                          double *p, size_t n, struct belt_error *err);
+/* belt_router_predict() for a task with tags (request metadata). A router trained with `tags`
+ * reads them (belt_router_uses_tags); other routers ignore them. */
+BELT_API belt_status belt_router_predict_tagged(const struct belt_router *r, const char *text,
+                                                size_t len, const char *const *tags, size_t n_tags,
+                                                double *p, size_t n, struct belt_error *err);
+/* 1 if the router was trained with the tasks' tags as features. */
+BELT_API int belt_router_uses_tags(const struct belt_router *r);
 /* The cheapest tier whose p[i] >= target; the last tier when none reaches it. */
 BELT_API size_t belt_router_choose(const struct belt_router *r, const double *p, double target);
 

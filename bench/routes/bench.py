@@ -28,6 +28,7 @@ SEEDS = int(os.environ.get("SEEDS", "5"))
 PARTS = os.environ.get("PARTS", "learned,verifier,time,banking77").split(",")
 WEAK, STRONG = "mixtral-8x7b", "gpt-4-1106"
 COST_WEIGHT = 0.5  # the learned route's cost_weight row (chosen on 5-fold CV inside train)
+TAGS_WEIGHT = 0.1  # the MMLU router with subject tags: its cost_weight (same dev folds)
 
 
 def run(*cmd, **kw):
@@ -84,14 +85,17 @@ def random_router_saving(rep, q=0.95):
     return 1 - cost / s["cost_usd_per_task"]
 
 
-def learned(ds, rl, objective, cost_weights=(0,)):
-    """Rows per cost_weight: each seed's router evaluated once per weight (trained once)."""
+def learned(ds, rl, objective, cost_weights=(0,), tags=False):
+    """Rows per cost_weight: each seed's router evaluated once per weight (trained once). With
+    tags, the router also reads the tasks' tags (MMLU: the subject)."""
     cfg = os.path.join(WORK, "rl-%s-%s.yaml" % (ds, objective))
     rows = {w: [] for w in cost_weights}
     for seed in range(1, SEEDS + 1):
-        router = os.path.join(WORK, "%s-%s-%d.belt" % (ds, objective, seed))
+        router = os.path.join(WORK, "%s-%s%s-%d.belt" % (ds, objective, "-tags" if tags else "",
+                                                         seed))
         run(BELT, "router", "train", "--data", os.path.join(rl, ds + ".train.jsonl"), "-o", router,
-            "--objective", objective, "--seed", seed, "--quiet", "--no-record")
+            "--objective", objective, "--seed", seed, "--quiet", "--no-record",
+            *(["--tags"] if tags else []))
         for w in cost_weights:
             write_config(cfg, [(WEAK, (0.6, 0.6)), (STRONG, (10, 30))],
                          [("smart", "{ learned: { router: %s, target: 0.8, cost_weight: %g, "
@@ -279,9 +283,13 @@ def main():
               os.path.join(SHARED, "data", "routing", "routellm"), "--out", rl).strip())
     results = {"load_start": load(), "seeds": SEEDS, "learned": [], "verifier": None}
     for ds in ("mmlu", "gsm8k") if "learned" in PARTS else ():
-        for obj, weights in (("correct", (0,)), ("sufficient", (0, COST_WEIGHT))):
-            for w, rows in learned(ds, rl, obj, weights).items():
-                s = summary("%s %s%s" % (ds, obj, " cost_weight %g" % w if w else ""), rows)
+        runs = [("correct", (0,), False), ("sufficient", (0, COST_WEIGHT), False)]
+        if ds == "mmlu":
+            runs.append(("sufficient", (0, TAGS_WEIGHT), True))
+        for obj, weights, tags in runs:
+            for w, rows in learned(ds, rl, obj, weights, tags).items():
+                s = summary("%s %s%s%s" % (ds, obj, " tags" if tags else "",
+                                           " cost_weight %g" % w if w else ""), rows)
                 results["learned"].append(s)
                 print(json.dumps(s))
     if "verifier" in PARTS:

@@ -37,6 +37,7 @@ struct belt_router_params belt_router_default_params(void)
     p.calibration = BELT_ROUTER_CALIB_ISOTONIC;
     p.objective = BELT_ROUTER_CORRECT;
     p.shape = 0;
+    p.tags = 0;
     return p;
 }
 
@@ -270,14 +271,35 @@ void belt__router_shape_each(const char *text, size_t len, belt__router_shape_fn
     emit_shape(fn, ud, 13, edge_tokens(text, len, 2));
 }
 
+/* ---- tag features --------------------------------------------------------------------------- */
+
+/* Salt of the tag features' hash space (part of the file format, like SALT_SHAPE). */
+#define SALT_TAG 0x9E6C63D0676A9A99ULL
+
+void belt__router_tag_each(const char *const *tags, size_t n_tags, belt__router_shape_fn *fn,
+                           void *ud)
+{
+    size_t n = BELT_MIN(n_tags, (size_t)BELT_ROUTER_MAX_TAGS);
+    for (size_t i = 0; tags && i < n; i++) {
+        if (!tags[i])
+            continue;
+        size_t j = 0;
+        while (j < i && (!tags[j] || strcmp(tags[j], tags[i]) != 0))
+            j++;
+        if (j == i) /* a repeated tag counts once */
+            fn(ud, belt_mix64(belt_fnv1a(SALT_TAG, tags[i], strlen(tags[i]))) | 1);
+    }
+}
+
 /* ---- prediction ----------------------------------------------------------------------------- */
 
 /* Per-kind sums of every tier's 8-bit weights, scaled once the kind's count is known (exact:
  * the float weights they stand for are integers times a power of two). */
 struct score_acc {
     const struct belt_router *r;                                 /* the router */
-    int64_t sum[BELT__FEAT_N_KINDS + 1][BELT__ROUTER_MAX_TIERS]; /* per kind (+ shape), tier */
-    size_t n_shape;                                              /* shape features seen */
+    int64_t sum[BELT__FEAT_N_KINDS + 2][BELT__ROUTER_MAX_TIERS]; /* per kind, shape, tags */
+    size_t n_extra[2];                                           /* shape, tag features seen */
+    int block;                                                   /* 0: shape, 1: tags */
 };
 
 static void score_feature(void *ud, uint64_t hash, enum belt__feature_kind kind)
@@ -289,34 +311,41 @@ static void score_feature(void *ud, uint64_t hash, enum belt__feature_kind kind)
         a->sum[kind][t] += q[t];
 }
 
-static void score_shape(void *ud, uint64_t hash)
+static void score_block(void *ud, uint64_t hash)
 {
     struct score_acc *a = ud;
     const struct belt_router *r = a->r;
     const int8_t *q = &r->q[(size_t)(hash & r->mask) * r->n_tiers];
     for (size_t t = 0; t < r->n_tiers; t++)
-        a->sum[BELT__FEAT_N_KINDS][t] += q[t];
-    a->n_shape++;
+        a->sum[BELT__FEAT_N_KINDS + a->block][t] += q[t];
+    a->n_extra[a->block]++;
 }
 
 belt_status belt__router_scores(const struct belt_router *r, const char *text, size_t len,
-                                double *s, struct belt_error *err)
+                                const char *const *tags, size_t n_tags, double *s,
+                                struct belt_error *err)
 {
     struct score_acc a;
     a.r = r;
-    a.n_shape = 0;
+    a.n_extra[0] = a.n_extra[1] = 0;
+    a.block = 0;
     memset(a.sum, 0, sizeof(a.sum));
     size_t n_kind[BELT__FEAT_N_KINDS] = {0};
     belt_status st = belt__features_each(&r->fc, text, len, score_feature, &a, n_kind, err);
     if (st != BELT_OK)
         return st;
     if (r->shape)
-        belt__router_shape_each(text, len, score_shape, &a);
+        belt__router_shape_each(text, len, score_block, &a);
+    a.block = 1;
+    if (r->tags)
+        belt__router_tag_each(tags, n_tags, score_block, &a);
     for (size_t t = 0; t < r->n_tiers; t++) {
         double z = r->bias[t], qs = r->qscale[t];
         for (int k = 0; k < BELT__FEAT_N_KINDS; k++)
             z += (double)a.sum[k][t] * qs * belt__features_block_scale(n_kind[k], 1.0);
-        z += (double)a.sum[BELT__FEAT_N_KINDS][t] * qs * belt__features_block_scale(a.n_shape, 1.0);
+        for (int k = 0; k < 2; k++)
+            z += (double)a.sum[BELT__FEAT_N_KINDS + k][t] * qs *
+                 belt__features_block_scale(a.n_extra[k], 1.0);
         s[t] = z;
     }
     return BELT_OK;
@@ -354,11 +383,23 @@ double belt__router_calibrate(const struct belt__router_calib *c, double s)
 belt_status belt_router_predict(const struct belt_router *r, const char *text, size_t len,
                                 double *p, size_t n, struct belt_error *err)
 {
+    return belt_router_predict_tagged(r, text, len, NULL, 0, p, n, err);
+}
+
+int belt_router_uses_tags(const struct belt_router *r)
+{
+    return r->tags;
+}
+
+belt_status belt_router_predict_tagged(const struct belt_router *r, const char *text, size_t len,
+                                       const char *const *tags, size_t n_tags, double *p, size_t n,
+                                       struct belt_error *err)
+{
     if (n != r->n_tiers)
         return belt__error_set(err, BELT_ERR_INVALID, 0,
                                "the router has %zu tiers, %zu probabilities asked", r->n_tiers, n);
     double s[BELT__ROUTER_MAX_TIERS];
-    belt_status st = belt__router_scores(r, text, len, s, err);
+    belt_status st = belt__router_scores(r, text, len, tags, n_tags, s, err);
     if (st != BELT_OK)
         return st;
     for (size_t t = 0; t < n; t++)

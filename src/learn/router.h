@@ -48,6 +48,7 @@ struct belt_router {
     float *bias;                          /* n_tiers (owned) */
     struct belt__router_calib *calib;     /* n_tiers (owned) */
     int shape;                            /* 1: shape features too (belt__router_shape_each) */
+    int tags;                             /* 1: the task's tags too (belt__router_tag_each) */
     int objective;                        /* enum belt_router_objective */
     int calibration;                      /* enum belt_router_calibration */
     char *metrics_json;                   /* training figures (owned) */
@@ -61,9 +62,11 @@ void belt__router_quantize_tier(struct belt_router *r, size_t t);
 /* Move the (quantized) float weights into q and free them; BELT_ERR_NOMEM. */
 belt_status belt__router_pack(struct belt_router *r);
 
-/* Raw scores (logits) of every tier for a text, into s[0..n_tiers). */
+/* Raw scores (logits) of every tier for a text with its tags (read when r->tags), into
+ * s[0..n_tiers). */
 belt_status belt__router_scores(const struct belt_router *r, const char *text, size_t len,
-                                double *s, struct belt_error *err);
+                                const char *const *tags, size_t n_tags, double *s,
+                                struct belt_error *err);
 
 /* Receives one shape feature's hash (never 0). */
 typedef void belt__router_shape_fn(void *ud, uint64_t hash);
@@ -77,6 +80,11 @@ typedef void belt__router_shape_fn(void *ud, uint64_t hash);
  * white space, letters lower-cased, digit runs read as one '0': "#### 64" and "#### 7" agree).
  * Byte-level: any bytes are accepted. No allocation; thread-safe. */
 void belt__router_shape_each(const char *text, size_t len, belt__router_shape_fn *fn, void *ud);
+
+/* The tag features of a task: one hash per distinct tag (exact bytes), the first
+ * BELT_ROUTER_MAX_TAGS tags only; a block of its own, like the shape features. */
+void belt__router_tag_each(const char *const *tags, size_t n_tags, belt__router_shape_fn *fn,
+                           void *ud);
 
 /* Calibrated probability of score s. */
 double belt__router_calibrate(const struct belt__router_calib *c, double s);

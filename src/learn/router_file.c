@@ -3,8 +3,10 @@
  *
  * Layout (integers and floats little-endian, whatever the host):
  *   0   8  magic "BELTRTR\x1a"
- *   8   4  format version (2; version 1, read too, had no shape features and no
- *            features.shape in META)
+ *   8   4  format version: 3 for a router that reads tags (features.tags in META), else
+ *            2 (no features.tags), so that a build that cannot read tags refuses such a
+ *            file instead of ignoring them; version 1, read too, had no shape features
+ *            and no features.shape
  *   12  4  header size (64)
  *   16  8  file size in bytes
  *   24  4  number of sections (4)
@@ -13,12 +15,10 @@
  *   64     section table: per section {u32 id, u32 0, u64 offset, u64 size}
  *   ...    sections, each on a 64-byte boundary:
  *            META     JSON: format, tiers [{name, cost_usd}], features {word_ngrams,
- *                     char_min, char_max, shape}, bucket_bits, objective, calibration,
- *                     metrics
- *            WEIGHTS  2^bucket_bits × n_tiers float32, interleaved by bucket
- *            BIAS     n_tiers float32
- *            CALIB    per tier: f64 a, f64 b, u64 n, then n × (f64 x, f64 y)
- * Everything is checked before use: a truncated, corrupted or foreign file is an error.
+ *                     char_min, char_max, shape, tags (version 3)}, bucket_bits, objective,
+ * calibration, metrics WEIGHTS  2^bucket_bits × n_tiers float32, interleaved by bucket BIAS n_tiers
+ * float32 CALIB    per tier: f64 a, f64 b, u64 n, then n × (f64 x, f64 y) Everything is checked
+ * before use: a truncated, corrupted or foreign file is an error.
  */
 #include "belt_config.h"
 
@@ -35,7 +35,7 @@
 #include "util/json.h"
 
 #define MAGIC       "BELTRTR\x1a"
-#define VERSION     2u /* written */
+#define VERSION     3u /* written for routers with tags (2 for the others); newest read */
 #define VERSION_MIN 1u /* oldest read */
 #define HEADER      64u
 #define N_SECTIONS  4u
@@ -117,16 +117,20 @@ static char *meta_json(const struct belt_router *r)
     json_t *m =
         tiers && metrics
             ? json_pack("{s:s, s:o, s:{s:i, s:i, s:i, s:b}, s:i, s:s, s:s, s:o}", "format",
-                        "belt-router-2", "tiers", tiers, "features", "word_ngrams",
-                        r->fc.word_ngrams, "char_min", r->fc.char_min, "char_max", r->fc.char_max,
-                        "shape", r->shape, "bucket_bits", r->bucket_bits, "objective",
-                        belt__router_objective_names[r->objective], "calibration",
+                        r->tags ? "belt-router-3" : "belt-router-2", "tiers", tiers, "features",
+                        "word_ngrams", r->fc.word_ngrams, "char_min", r->fc.char_min, "char_max",
+                        r->fc.char_max, "shape", r->shape, "bucket_bits", r->bucket_bits,
+                        "objective", belt__router_objective_names[r->objective], "calibration",
                         r->calibration == BELT_ROUTER_CALIB_PLATT ? "platt" : "isotonic", "metrics",
                         metrics)
             : NULL;
     if (!m) {
         json_decref(tiers);
         json_decref(metrics);
+        return NULL;
+    }
+    if (r->tags && json_object_set_new(json_object_get(m, "features"), "tags", json_true()) != 0) {
+        json_decref(m);
         return NULL;
     }
     char *s = belt_json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
@@ -155,10 +159,11 @@ static belt_status pad64(struct belt_buf *b)
 }
 
 /* Fill the header and section table of a built file, then its checksum. */
-static void finish_header(unsigned char *h, size_t len, const uint64_t *off, const uint64_t *size)
+static void finish_header(unsigned char *h, uint32_t version, size_t len, const uint64_t *off,
+                          const uint64_t *size)
 {
     memcpy(h, MAGIC, 8);
-    put32(h + 8, VERSION);
+    put32(h + 8, version);
     put32(h + 12, HEADER);
     put64(h + 16, len);
     put32(h + 24, N_SECTIONS);
@@ -222,7 +227,7 @@ static belt_status build(const struct belt_router *r, const char *meta, struct b
     size[3] = b->len - off[3];
     if (st != BELT_OK)
         return st;
-    finish_header((unsigned char *)b->data, b->len, off, size);
+    finish_header((unsigned char *)b->data, r->tags ? VERSION : 2u, b->len, off, size);
     return BELT_OK;
 }
 
@@ -354,10 +359,14 @@ static belt_status read_meta(struct loader *l, struct belt_router **out)
     const json_t *shape = json_object_get(f, "shape"); /* absent in version 1: off */
     if (!shape && l->version == 1)
         shape = json_false();
+    const json_t *tags = json_object_get(f, "tags"); /* from version 3 */
+    if (!tags && l->version < 3)
+        tags = json_false();
     size_t nt = json_is_array(tiers) ? json_array_size(tiers) : 0;
     struct belt_error fe = {0};
     if (nt < 2 || nt > BELT__ROUTER_MAX_TIERS || bits < 10 || bits > 24 || obj < 0 || cal < 0 ||
-        !json_is_boolean(shape) || belt__features_check_config(&fc, &fe) != BELT_OK) {
+        !json_is_boolean(shape) || !json_is_boolean(tags) ||
+        belt__features_check_config(&fc, &fe) != BELT_OK) {
         json_decref(m);
         return corrupt(l, "META has bad fields");
     }
@@ -366,6 +375,7 @@ static belt_status read_meta(struct loader *l, struct belt_router **out)
     if (st == BELT_OK) {
         r->fc = fc;
         r->shape = json_is_true(shape);
+        r->tags = json_is_true(tags);
         r->objective = obj;
         r->calibration = cal;
         const json_t *mt = json_object_get(m, "metrics");

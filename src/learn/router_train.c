@@ -50,17 +50,27 @@ static void data_free(struct data *d)
     belt_free(d->y);
 }
 
-/* The shape features of one text (belt__router_shape_each), collected. */
-struct shape_list {
-    uint64_t hash[BELT__ROUTER_N_SHAPE];
+/* The shape or tag features of one task (belt__router_shape_each, belt__router_tag_each),
+ * collected. */
+struct hash_list {
+    uint64_t hash[BELT__ROUTER_N_SHAPE + BELT_ROUTER_MAX_TAGS];
     size_t n;
 };
 
-static void shape_push(void *ud, uint64_t hash)
+static void hash_push(void *ud, uint64_t hash)
 {
-    struct shape_list *l = ud;
-    if (l->n < BELT__ROUTER_N_SHAPE)
+    struct hash_list *l = ud;
+    if (l->n < BELT_ARRAY_LEN(l->hash))
         l->hash[l->n++] = hash;
+}
+
+/* Append a block of extra features (all with the block's scale) to example i's row. */
+static void put_block(struct data *d, size_t at, const struct hash_list *l, uint64_t mask)
+{
+    for (size_t j = 0; j < l->n; j++) {
+        d->b[at + j] = (uint32_t)(l->hash[j] & mask);
+        d->v[at + j] = belt__features_block_scale(l->n, 1.0);
+    }
 }
 
 static belt_status featurise(struct data *d, const struct belt_router *r,
@@ -79,12 +89,15 @@ static belt_status featurise(struct data *d, const struct belt_router *r,
             belt__error_prefix(err, "example %zu: ", i + 1);
             break;
         }
-        struct shape_list sl;
-        sl.n = 0;
+        struct hash_list sl, tl;
+        sl.n = tl.n = 0;
         if (st == BELT_OK && r->shape)
-            belt__router_shape_each(ex[i].text, ex[i].len, shape_push, &sl);
-        if (st == BELT_OK && d->off[i] + fv.n + sl.n > d->cap) {
-            size_t cap = BELT_MAX(d->cap * 2, d->off[i] + fv.n + sl.n + 4096);
+            belt__router_shape_each(ex[i].text, ex[i].len, hash_push, &sl);
+        if (st == BELT_OK && r->tags)
+            belt__router_tag_each(ex[i].tags, ex[i].n_tags, hash_push, &tl);
+        size_t row = fv.n + sl.n + tl.n;
+        if (st == BELT_OK && d->off[i] + row > d->cap) {
+            size_t cap = BELT_MAX(d->cap * 2, d->off[i] + row + 4096);
             uint32_t *b = belt_realloc(d->b, cap * sizeof(uint32_t));
             float *v = b ? belt_realloc(d->v, cap * sizeof(float)) : NULL;
             if (b)
@@ -100,11 +113,11 @@ static belt_status featurise(struct data *d, const struct belt_router *r,
             d->b[d->off[i] + j] = (uint32_t)(fv.hash[j] & r->mask);
             d->v[d->off[i] + j] = belt__features_block_scale(fv.n_kind[fv.kind[j]], 1.0);
         }
-        for (size_t j = 0; st == BELT_OK && j < sl.n; j++) {
-            d->b[d->off[i] + fv.n + j] = (uint32_t)(sl.hash[j] & r->mask);
-            d->v[d->off[i] + fv.n + j] = belt__features_block_scale(sl.n, 1.0);
+        if (st == BELT_OK) {
+            put_block(d, d->off[i] + fv.n, &sl, r->mask);
+            put_block(d, d->off[i] + fv.n + sl.n, &tl, r->mask);
         }
-        d->off[i + 1] = d->off[i] + (st == BELT_OK ? fv.n + sl.n : 0);
+        d->off[i + 1] = d->off[i] + (st == BELT_OK ? row : 0);
         uint64_t h = belt_mix64(belt_fnv1a(BELT_FNV_OFFSET, ex[i].text, ex[i].len));
         d->is_dev[i] = (double)(h >> 11) / 9007199254740992.0 < dev_fraction;
     }
@@ -450,15 +463,16 @@ static char *metrics(const struct belt_router *r, const struct tier_fit *fit,
             tiers = NULL;
         }
     }
-    json_t *m = tiers ? json_pack("{s:o, s:s, s:s, s:{s:i, s:i, s:i, s:b}, s:i, s:i, s:f, s:I}",
-                                  "tiers", tiers, "objective",
-                                  belt__router_objective_names[r->objective], "calibration",
-                                  r->calibration == BELT_ROUTER_CALIB_PLATT ? "platt" : "isotonic",
-                                  "features", "word_ngrams", r->fc.word_ngrams, "char_min",
-                                  r->fc.char_min, "char_max", r->fc.char_max, "shape", r->shape,
-                                  "bucket_bits", r->bucket_bits, "ensemble", p->ensemble,
-                                  "dev_fraction", p->dev_fraction, "train_ms", (json_int_t)train_ms)
-                      : NULL;
+    json_t *m =
+        tiers ? json_pack("{s:o, s:s, s:s, s:{s:i, s:i, s:i, s:b, s:b}, s:i, s:i, s:f, s:I}",
+                          "tiers", tiers, "objective", belt__router_objective_names[r->objective],
+                          "calibration",
+                          r->calibration == BELT_ROUTER_CALIB_PLATT ? "platt" : "isotonic",
+                          "features", "word_ngrams", r->fc.word_ngrams, "char_min", r->fc.char_min,
+                          "char_max", r->fc.char_max, "shape", r->shape, "tags", r->tags,
+                          "bucket_bits", r->bucket_bits, "ensemble", p->ensemble, "dev_fraction",
+                          p->dev_fraction, "train_ms", (json_int_t)train_ms)
+              : NULL;
     char *s = m ? belt_json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
     return s;
@@ -483,8 +497,8 @@ static belt_status check_params(const struct belt_router_params *p, size_t n_tie
                                "in [1, 100]");
     if (!(p->dev_fraction >= 0 && p->dev_fraction < 1))
         return belt__error_set(err, BELT_ERR_INVALID, 0, "dev_fraction must be in [0, 1)");
-    if ((unsigned)p->shape > 1)
-        return belt__error_set(err, BELT_ERR_INVALID, 0, "shape must be 0 or 1");
+    if ((unsigned)p->shape > 1 || (unsigned)p->tags > 1)
+        return belt__error_set(err, BELT_ERR_INVALID, 0, "shape and tags must be 0 or 1");
     if ((unsigned)p->objective > BELT_ROUTER_SUFFICIENT ||
         (unsigned)p->calibration > BELT_ROUTER_CALIB_ISOTONIC)
         return belt__error_set(err, BELT_ERR_INVALID, 0, "unknown objective or calibration");
@@ -546,6 +560,7 @@ belt_status belt_router_train(const struct belt_router_params *p, const char *co
     }
     r->fc = (struct belt__feature_config){p->word_ngrams, p->char_min, p->char_max};
     r->shape = p->shape;
+    r->tags = p->tags;
     r->objective = p->objective;
     r->calibration = p->calibration;
     for (size_t t = 0; t < n_tiers; t++) {

@@ -283,8 +283,9 @@ static belt_status predict_all(struct eval *ev)
         return belt__error_set(ev->err, BELT_ERR_NOMEM, 0, "out of memory");
     for (size_t t = 0; t < ev->rp->n_tasks; t++) {
         const struct belt__replay_task *task = &ev->rp->tasks[t];
-        belt_status st = belt_router_predict(ev->routers[ev->route], task->query, task->query_len,
-                                             &ev->router_p[t * r->n_tiers], r->n_tiers, ev->err);
+        belt_status st = belt_router_predict_tagged(
+            ev->routers[ev->route], task->query, task->query_len, (const char *const *)task->tags,
+            task->n_tags, &ev->router_p[t * r->n_tiers], r->n_tiers, ev->err);
         if (st != BELT_OK)
             return belt__error_prefix(ev->err, "%s:%lld: ", ev->rp->path, (long long)task->line);
     }

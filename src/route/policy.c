@@ -231,8 +231,9 @@ static size_t learned_tier(struct belt__route_run *run, const struct belt_cfg_ro
     if (run->req.router_p && run->req.router_p_route == ri) {
         memcpy(p, run->req.router_p, n * sizeof(double));
     } else if (!router || belt_router_n_tiers(router) != n ||
-               belt_router_predict(router, run->req.text ? run->req.text : "",
-                                   run->req.text ? run->req.len : 0, p, n, &err) != BELT_OK) {
+               belt_router_predict_tagged(router, run->req.text ? run->req.text : "",
+                                          run->req.text ? run->req.len : 0, run->req.tags,
+                                          run->req.n_tags, p, n, &err) != BELT_OK) {
         push_step(run, BELT__EV_ROUTER, start, BELT__ROUTE_NONE, NAN, 0,
                   "router unavailable (%s): starting at tier %zu", router ? err.msg : "not loaded",
                   start + 1);

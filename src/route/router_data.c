@@ -74,8 +74,12 @@ belt_status belt_router_train_file(const struct belt_router_params *p, const cha
         names[t] = rp->models[idx[t]];
     for (size_t i = 0; st == BELT_OK && i < rp->n_tasks; i++) {
         const struct belt__replay_task *task = &rp->tasks[i];
-        ex[i] = (struct belt_router_example){task->query, task->query_len, &correct[i * 16],
-                                             &cost[i * 16]};
+        ex[i] = (struct belt_router_example){task->query,
+                                             task->query_len,
+                                             &correct[i * 16],
+                                             &cost[i * 16],
+                                             (const char *const *)task->tags,
+                                             task->n_tags};
         for (size_t t = 0; st == BELT_OK && t < nt; t++) {
             const struct belt__replay_outcome *o = &task->out[idx[t]];
             if (!o->present || o->correct < 0)

@@ -266,6 +266,44 @@ def arithmetic(tmp):
           abs(rep["apgr"] - (0.24 + 0.54 - 0.4) / 0.6) < 1e-9, rep["apgr"])
 
 
+def tagged(tmp):
+    """`belt router train --tags`: the same texts, the small model right under one tag only; the
+    router tells the tags apart in `belt eval` and `belt router predict`."""
+    data = os.path.join(tmp, "tagged.jsonl")
+    with open(data, "w") as f:
+        for i in range(300):
+            tag = "billing" if i % 2 else "legal"
+            ok = (i % 10 != 1) if tag == "billing" else (i % 10 == 0)
+            f.write(json.dumps({"id": "g%d" % i, "query": "my account question %d" % (i % 7),
+                                "tags": [tag], "models": {
+                                    "small": {"correct": ok, "cost_usd": 0.0001},
+                                    "large": {"correct": True, "cost_usd": 0.002}}}) + "\n")
+    router = os.path.join(tmp, "tagged.belt")
+    cfg = os.path.join(tmp, "tagged.yaml")
+    with open(cfg, "w") as f:
+        f.write("store: { path: %s/belt.db }\nmodels:\n  small: { provider: replay }\n"
+                "  large: { provider: replay }\nroutes:\n  by-tag: { learned: { router: %s, "
+                "target: 0.6, tiers: [small, large] } }\n" % (tmp, router))
+    belt(cfg, "router", "train", "--data", data, "-o", router, "--tags", "--objective",
+         "sufficient", "--quiet", "--no-record")
+    rep = json.loads(belt(cfg, "eval", "--route", "by-tag", "--replay", data, "--json",
+                          "--no-record").stdout)
+    rows = {r["name"]: r for r in rep["shares"]["rows"]}
+    check("router --tags: half the tasks (one tag) stay on the small tier",
+          abs(rows.get("1: small", {}).get("share", 0) - 0.5) < 0.01, rows)
+    p = subprocess.run([BIN, "router", "predict", "-m", router], capture_output=True, text=True,
+                       timeout=60, input=json.dumps({"query": "my account question 3",
+                                                     "tags": ["billing"]}) + "\n" +
+                       json.dumps({"query": "my account question 3", "tags": ["legal"]}) + "\n")
+    ps = [json.loads(l)["router"]["p_correct"]["small"] for l in p.stdout.splitlines()]
+    check("router predict reads the record's tags", p.returncode == 0 and len(ps) == 2 and
+          ps[0] > 0.7 > 0.3 > ps[1], (p.returncode, ps, p.stderr))
+    p = subprocess.run([BIN, "router", "predict", "-m", router], capture_output=True, text=True,
+                       timeout=60, input='{"query": "x", "tags": "legal"}\n')
+    check("router predict: tags that are not a list are an error naming the line",
+          p.returncode != 0 and "tags" in p.stderr and ":1" in p.stderr, (p.returncode, p.stderr))
+
+
 def routellm(tmp):
     src = os.path.join(SHARED, "data", "routing", "routellm")
     if not SHARED or not os.path.isdir(src):
@@ -305,6 +343,7 @@ def main():
         synthetic(tmp)
         cost_weighted(tmp)
         arithmetic(tmp)
+        tagged(tmp)
         skipped = not routellm(tmp)
     except Exception as e:  # an unexpected exit or parse failure is a failed check
         check("no unexpected failure", False, repr(e))

@@ -79,17 +79,25 @@ static void write_outcomes(const char *path)
 }
 
 /* A router for tiers [small-sure, big]: "easy" texts are answered by the small model. With
- * cost (per tier), the training outcomes record it; without, the router has no tier costs. */
-static void train_router(const char *path, const double *cost)
+ * cost (per tier), the training outcomes record it; without, the router has no tier costs.
+ * With tagged, the texts are all alike and the tag decides: "basic" tasks are answered by the
+ * small model, "expert" ones are not (a router trained with tags). */
+static void train_router(const char *path, const double *cost, int tagged)
 {
+    static const char *const basic[] = {"basic"}, *const expert[] = {"expert"};
     enum { N = 80 };
     static char text[N][64];
     int correct[N][2];
     struct belt_router_example ex[N];
     for (int i = 0; i < N; i++) {
         int easy = i % 2 == 0;
-        snprintf(text[i], sizeof(text[i]), "%s question number %d %s", easy ? "easy" : "hard", i,
-                 easy ? "simple sum" : "deep proof theorem");
+        if (tagged)
+            snprintf(text[i], sizeof(text[i]), "a question number %d", i % 5);
+        else
+            snprintf(text[i], sizeof(text[i]), "%s question number %d %s", easy ? "easy" : "hard",
+                     i, easy ? "simple sum" : "deep proof theorem");
+        ex[i].tags = !tagged ? NULL : easy ? basic : expert;
+        ex[i].n_tags = tagged ? 1 : 0;
         correct[i][0] = easy;
         correct[i][1] = 1;
         ex[i].text = text[i];
@@ -102,6 +110,7 @@ static void train_router(const char *path, const double *cost)
     p.ensemble = 1;
     p.epochs = 20;
     p.char_min = 0;
+    p.tags = tagged;
     const char *tiers[] = {"small-sure", "big"};
     struct belt_router *r = NULL;
     struct belt_error err = {0};
@@ -162,6 +171,7 @@ static const char CONFIG[] =
     "  front-budget: {rules: [{when: {stakes: high}, human: true}], default: budget-cost}\n"
     "  smart: {learned: {router: '@DIR@/router.belt', target: 0.6, tiers: [{model: small-sure, "
     "accept: {logprobs: {mean: -0.5}}}, big]}}\n"
+    "  tagged: {learned: {router: '@DIR@/tagged.belt', target: 0.6, tiers: [small-sure, big]}}\n"
     "  thrifty: {learned: {router: '@DIR@/priced.belt', target: 0.6, cost_weight: 1, "
     "tiers: [small-sure, big]}}\n"
     "  wait-forever: {cascade: [{model: small-doubt, accept: {logprobs: {mean: -0.5}}}, hang]}\n"
@@ -204,11 +214,13 @@ static int setup(void **state)
     snprintf(path, sizeof(path), "%s/outcomes.jsonl", v->dir);
     write_outcomes(path);
     snprintf(path, sizeof(path), "%s/router.belt", v->dir);
-    train_router(path, NULL);
+    train_router(path, NULL, 0);
+    snprintf(path, sizeof(path), "%s/tagged.belt", v->dir);
+    train_router(path, NULL, 1);
     /* escalating cost $1e-7 in training: any live price is thousands of times that */
     static const double tiny[2] = {1e-7, 2e-7};
     snprintf(path, sizeof(path), "%s/priced.belt", v->dir);
-    train_router(path, tiny);
+    train_router(path, tiny, 0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1", v->port);
     yaml = expand(CONFIG, url, v->dir);
     snprintf(path, sizeof(path), "%s/belt.yaml", v->dir);
@@ -625,6 +637,24 @@ static void route_exec_learned_router_picks_tier(void **state)
     belt_route_answer_free(a);
 }
 
+/* A router trained with tags reads the request's tags: the same text goes to the small model
+ * under "basic" and to the big one under "expert". */
+static void route_exec_learned_router_reads_request_tags(void **state)
+{
+    NEED_FAKE(state);
+    static const char *const want[] = {"small-sure", "big"};
+    const char *tag[] = {"basic", "expert"};
+    for (int i = 0; i < 2; i++) {
+        struct belt_route_call_params p = belt_route_call_default_params();
+        p.tags = &tag[i];
+        p.n_tags = 1;
+        struct belt_route_answer *a = run_full("tagged", "a question number 3", &p);
+        BELT_ASSERT_CONTAINS(need_step(a, "router", -1)->reason, i ? "tier 2" : "tier 1");
+        assert_string_equal(a->model, want[i]);
+        belt_route_answer_free(a);
+    }
+}
+
 /* cost_weight live: the executor's per-request estimates (prices × the request's tokens) make
  * escalating the hard text far dearer than on the router's training data, so it stays on the
  * small tier with the weighted score shown. */
@@ -1001,6 +1031,7 @@ int main(void)
         cmocka_unit_test(route_exec_human_provider_model_is_a_person),
         cmocka_unit_test(route_exec_learned_router_picks_tier),
         cmocka_unit_test(route_exec_learned_cost_weight_keeps_dear_task_cheap),
+        cmocka_unit_test(route_exec_learned_router_reads_request_tags),
         cmocka_unit_test(route_exec_replay_answers_with_recorded_cost),
         cmocka_unit_test(route_exec_replay_escalates_on_recorded_doubt),
         cmocka_unit_test(route_exec_replay_verifier_and_samples),

@@ -46,8 +46,8 @@ static void make_data(struct data *d)
         d->correct[i][1] = belt_rng_uniform(&rng) < 0.95;
         d->cost[i][0] = 0.001;
         d->cost[i][1] = 0.03;
-        d->ex[i] =
-            (struct belt_router_example){d->text[i], strlen(d->text[i]), d->correct[i], d->cost[i]};
+        d->ex[i] = (struct belt_router_example){
+            d->text[i], strlen(d->text[i]), d->correct[i], d->cost[i], NULL, 0};
     }
 }
 
@@ -390,7 +390,7 @@ static double shape_gap(int shape)
                             (unsigned)belt_rng_below(&rng, 1000000));
         correct[i][0] = many ? belt_rng_uniform(&rng) < 0.1 : belt_rng_uniform(&rng) < 0.9;
         correct[i][1] = 1;
-        ex[i] = (struct belt_router_example){text[i], (size_t)len, correct[i], NULL};
+        ex[i] = (struct belt_router_example){text[i], (size_t)len, correct[i], NULL, NULL, 0};
     }
     struct belt_router_params p = belt_router_default_params();
     p.char_min = p.char_max = 0;
@@ -481,14 +481,73 @@ static void router_reads_version_1_files_and_refuses_newer(void **state)
     assert_true(a[0] == b[0] && a[1] == b[1]);
     belt_router_free(l);
     l = NULL;
-    reseal(path, 3, 0);
+    reseal(path, 3, 0); /* version 3 must say whether it reads tags */
+    BELT_ASSERT_STATUS(belt_router_load(path, &l, &err), BELT_ERR_FORMAT);
+    BELT_ASSERT_CONTAINS(err.msg, "META has bad fields");
+    reseal(path, 4, 0);
     BELT_ASSERT_STATUS(belt_router_load(path, &l, &err), BELT_ERR_VERSION);
-    BELT_ASSERT_CONTAINS(err.msg, "router format version 3, this build reads versions 1 to 2");
+    BELT_ASSERT_CONTAINS(err.msg, "router format version 4, this build reads versions 1 to 3");
     assert_null(l);
     p.shape = 2;
     BELT_ASSERT_STATUS(belt_router_train(&p, tiers, 2, d.ex, N_EX, &l, &err), BELT_ERR_INVALID);
-    BELT_ASSERT_CONTAINS(err.msg, "shape must be 0 or 1");
+    BELT_ASSERT_CONTAINS(err.msg, "shape and tags must be 0 or 1");
     belt_router_free(r);
+    belt_test_rmrf(dir);
+}
+
+/* Tags as features: the same texts, the small tier right under one tag and wrong under the
+ * other. A router trained with tags tells them apart, saves as version 3 and loads with them; one
+ * trained without cannot, and ignores tags given to it. */
+static void router_reads_tags_when_trained_with_them(void **state)
+{
+    (void)state;
+    static struct data d;
+    static const char *const easy_tag[] = {"billing"}, *const hard_tag[] = {"legal", "legal"};
+    make_data(&d);
+    for (int i = 0; i < N_EX; i++) {
+        snprintf(d.text[i], sizeof(d.text[i]), "a question about my account %d", i % 7);
+        int legal = i % 2 == 0;
+        d.correct[i][0] = legal ? i % 10 == 0 : i % 10 != 1;
+        d.ex[i].len = strlen(d.text[i]);
+        d.ex[i].tags = legal ? hard_tag : easy_tag;
+        d.ex[i].n_tags = legal ? 2 : 1;
+    }
+    const char *text = "a question about my account 3";
+    struct belt_router_params p = belt_router_default_params();
+    p.bucket_bits = 12;
+    p.tags = 1;
+    struct belt_router *r = NULL, *plain = NULL, *l = NULL;
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(belt_router_train(&p, tiers, 2, d.ex, N_EX, &r, &err), &err);
+    p.tags = 0;
+    BELT_ASSERT_OK_ERR(belt_router_train(&p, tiers, 2, d.ex, N_EX, &plain, &err), &err);
+    assert_true(belt_router_uses_tags(r) && !belt_router_uses_tags(plain));
+    double e[2], h[2], none[2], pe[2], ph[2];
+    BELT_ASSERT_OK(belt_router_predict_tagged(r, text, strlen(text), easy_tag, 1, e, 2, &err));
+    BELT_ASSERT_OK(belt_router_predict_tagged(r, text, strlen(text), hard_tag, 2, h, 2, &err));
+    BELT_ASSERT_OK(belt_router_predict(r, text, strlen(text), none, 2, &err));
+    if (!(e[0] > 0.7 && h[0] < 0.3))
+        fail_msg("P(small right): %.3f under 'billing', %.3f under 'legal'", e[0], h[0]);
+    assert_true(none[0] > h[0] && none[0] < e[0]); /* no tag: in between */
+    BELT_ASSERT_OK(belt_router_predict_tagged(plain, text, strlen(text), easy_tag, 1, pe, 2, &err));
+    BELT_ASSERT_OK(belt_router_predict_tagged(plain, text, strlen(text), hard_tag, 2, ph, 2, &err));
+    assert_true(pe[0] == ph[0] && fabs(pe[0] - 0.5) < 0.15);
+    char dir[256], path[320];
+    belt_test_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/t.belt", dir);
+    BELT_ASSERT_OK(belt_router_save(r, path, &err));
+    BELT_ASSERT_OK_ERR(belt_router_load(path, &l, &err), &err);
+    double le[2];
+    BELT_ASSERT_OK(belt_router_predict_tagged(l, text, strlen(text), easy_tag, 1, le, 2, &err));
+    assert_true(belt_router_uses_tags(l) && le[0] == e[0] && le[1] == e[1]);
+    FILE *fp = fopen(path, "rb");
+    unsigned char head[12];
+    assert_int_equal(fread(head, 1, sizeof(head), fp), sizeof(head));
+    fclose(fp);
+    assert_int_equal(head[8], 3);
+    belt_router_free(l);
+    belt_router_free(r);
+    belt_router_free(plain);
     belt_test_rmrf(dir);
 }
 
@@ -597,6 +656,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(router_shape_features_measure_layout_not_words),
     cmocka_unit_test(router_shape_features_learn_what_ngrams_cannot_see),
     cmocka_unit_test(router_reads_version_1_files_and_refuses_newer),
+    cmocka_unit_test(router_reads_tags_when_trained_with_them),
     cmocka_unit_test(router_weights_are_8_bit_times_a_power_of_two),
     cmocka_unit_test(router_cost_weight_needs_tier_costs),
 };

@@ -247,7 +247,9 @@ def arithmetic(tmp):
         f.write("store: { path: %s/belt.db }\nmodels:\n"
                 "  small: { provider: replay }\n  large: { provider: replay }\nroutes:\n"
                 "  worked: { cascade: [ { model: small, accept: { arithmetic: "
-                "{ final: '#### (\\d+)$' } } }, large ] }\n" % tmp)
+                "{ final: '#### (\\d+)$' } } }, large ] }\n"
+                "  thorough: { cascade: [ { model: small, accept: { arithmetic: "
+                "{ max_unused: 0 } } }, large ] }\n" % tmp)
     rep = json.loads(belt(cfg, "eval", "--route", "worked", "--replay", data, "--json",
                           "--no-record").stdout)
     why = {t["id"]: t["steps"][0]["reason"] for t in rep["traces"]}
@@ -264,6 +266,19 @@ def arithmetic(tmp):
           rep["accuracy"])
     check("arithmetic: APGR joins the curve to the weak-only end",
           abs(rep["apgr"] - (0.24 + 0.54 - 0.4) / 0.6) < 1e-9, rep["apgr"])
+    # the task's text reaches the check: a number of the task that the working never uses
+    unused = os.path.join(tmp, "unused.jsonl")
+    with open(unused, "w") as f:
+        for tid, q in (("u0", "Add 4, 4 and 1."), ("u1", "Add 4 and 4.")):
+            f.write(json.dumps({"id": tid, "query": q, "models": {
+                "small": {"answer": "4 + 4 = 8", "correct": tid == "u1", "cost_usd": 0.0001},
+                "large": {"answer": "right", "correct": True, "cost_usd": 0.002}}}) + "\n")
+    rep = json.loads(belt(cfg, "eval", "--route", "thorough", "--replay", unused, "--json",
+                          "--no-record").stdout)
+    why = {t["id"]: t["steps"][0]["reason"] for t in rep["traces"]}
+    check("arithmetic: max_unused reads the task's numbers",
+          why.get("u0") == "1 number of the task unused (at most 0), first 1" and
+          why.get("u1") == "1 stated calculation holds", why)
 
 
 def tagged(tmp):

@@ -32,33 +32,16 @@ struct belt__answer belt__answer_empty(void)
 
 /* ---- normalisation -------------------------------------------------------------------------- */
 
-/* Length of the number starting at s[i] (optional sign, digits with 3-digit comma groups, one
- * decimal part), 0 if there is none. Writes the digits without separators into num. */
+/* Length of the number starting at s[i] (optional sign, then belt__arith_scan_digits), 0 if
+ * there is none. Writes the number without separators into num. */
 static size_t scan_number(const char *s, size_t n, size_t i, char *num, size_t cap)
 {
-    size_t j = i, k = 0;
-    if (j < n && (s[j] == '-' || s[j] == '+') && j + 1 < n && isdigit((unsigned char)s[j + 1]))
-        num[k++] = s[j++];
-    if (j >= n || !isdigit((unsigned char)s[j]))
-        return 0;
-    while (j < n && k + 2 < cap) {
-        if (isdigit((unsigned char)s[j])) {
-            num[k++] = s[j++];
-        } else if (s[j] == ',' && j + 3 < n && isdigit((unsigned char)s[j + 1]) &&
-                   isdigit((unsigned char)s[j + 2]) && isdigit((unsigned char)s[j + 3]) &&
-                   (j + 4 >= n || !isdigit((unsigned char)s[j + 4]))) {
-            j++; /* thousands separator */
-        } else {
-            break;
-        }
-    }
-    if (j + 1 < n && s[j] == '.' && isdigit((unsigned char)s[j + 1]) && k + 2 < cap) {
-        num[k++] = s[j++];
-        while (j < n && isdigit((unsigned char)s[j]) && k + 1 < cap)
-            num[k++] = s[j++];
-    }
-    num[k] = '\0';
-    return j - i;
+    size_t sign =
+        i < n && (s[i] == '-' || s[i] == '+') && i + 1 < n && isdigit((unsigned char)s[i + 1]);
+    if (sign)
+        num[0] = s[i];
+    size_t w = belt__arith_scan_digits(s, n, i + sign, num + sign, cap - sign);
+    return w ? sign + w : 0;
 }
 
 /* Append the canonical form of the decimal number in num ("18.50" → "18.5", "-0" → "0"). */

@@ -56,31 +56,42 @@ static size_t note_len(const char *s, size_t n, size_t i)
     return 0;
 }
 
-/* Digits with 3-digit comma groups and one decimal part, from s[i]; returns the length and
- * the value. s[i] is a digit. */
-static size_t lex_number(const char *s, size_t n, size_t i, double *v)
+size_t belt__arith_scan_digits(const char *s, size_t n, size_t i, char *num, size_t cap)
 {
-    char buf[64];
     size_t j = i, k = 0;
-    while (j < n && k + 2 < sizeof(buf)) {
+    if (cap < 2 || j >= n || !isdigit((unsigned char)s[j])) {
+        if (cap)
+            num[0] = '\0';
+        return 0;
+    }
+    while (j < n && k + 2 < cap) {
         if (isdigit((unsigned char)s[j])) {
-            buf[k++] = s[j++];
+            num[k++] = s[j++];
         } else if (s[j] == ',' && j + 3 < n && isdigit((unsigned char)s[j + 1]) &&
                    isdigit((unsigned char)s[j + 2]) && isdigit((unsigned char)s[j + 3]) &&
                    (j + 4 >= n || !isdigit((unsigned char)s[j + 4]))) {
-            j++;
+            j++; /* thousands separator */
         } else {
             break;
         }
     }
-    if (j + 1 < n && s[j] == '.' && isdigit((unsigned char)s[j + 1])) {
-        buf[k++] = s[j++];
-        while (j < n && isdigit((unsigned char)s[j]) && k + 1 < sizeof(buf))
-            buf[k++] = s[j++];
+    if (j + 1 < n && s[j] == '.' && isdigit((unsigned char)s[j + 1]) && k + 2 < cap) {
+        num[k++] = s[j++];
+        while (j < n && isdigit((unsigned char)s[j]) && k + 1 < cap)
+            num[k++] = s[j++];
     }
-    while (j < n && isdigit((unsigned char)s[j])) /* digits beyond the buffer: not a sane number */
+    num[k] = '\0';
+    return j - i;
+}
+
+/* A number from s[i] (a digit): its length and value. Digits beyond a sane length are read but
+ * not counted in the value's precision. */
+static size_t lex_number(const char *s, size_t n, size_t i, double *v)
+{
+    char buf[64];
+    size_t j = i + belt__arith_scan_digits(s, n, i, buf, sizeof(buf));
+    while (j < n && isdigit((unsigned char)s[j]))
         j++;
-    buf[k] = '\0';
     *v = strtod(buf, NULL);
     return j - i;
 }

@@ -50,6 +50,12 @@ int belt__arith_is_result(const struct belt__arith *a, double v);
 int belt__arith_unused(const char *task, size_t task_len, const char *answer, size_t answer_len,
                        const struct belt__arith *a, char *first, size_t cap);
 
+/* The digits of a number starting at s[i] (a digit; else 0 is returned): digit runs with
+ * 3-digit comma groups ("1,250") and one decimal part. Writes them without separators into
+ * num[0..cap) (NUL-terminated; a longer number is cut there) and returns the bytes read. Shared
+ * with the agreement normaliser (route/accept.c). */
+size_t belt__arith_scan_digits(const char *s, size_t n, size_t i, char *num, size_t cap);
+
 /* The number in s[0..len) with an optional sign, `$` and thousands separators ("$1,250" →
  * 1250); 0 if s holds anything else (surrounding spaces allowed). */
 int belt__arith_number(const char *s, size_t len, double *out);

@@ -35,7 +35,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_arith OUTCOMES.jsonl MODEL [REPS]\n");
         return 2;
     }
-    int reps = argc > 3 ? atoi(argv[3]) : 7;
+    int reps = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 7;
     if (reps < 1 || reps > 100)
         reps = 7;
     struct belt_jsonl_reader r;

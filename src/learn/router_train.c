@@ -64,7 +64,7 @@ static void hash_push(void *ud, uint64_t hash)
         l->hash[l->n++] = hash;
 }
 
-/* Append a block of extra features (all with the block's scale) to example i's row. */
+/* Write a block of extra features (all with the block's scale) at d's offset `at`. */
 static void put_block(struct data *d, size_t at, const struct hash_list *l, uint64_t mask)
 {
     for (size_t j = 0; j < l->n; j++) {

@@ -15,10 +15,12 @@
  *   64     section table: per section {u32 id, u32 0, u64 offset, u64 size}
  *   ...    sections, each on a 64-byte boundary:
  *            META     JSON: format, tiers [{name, cost_usd}], features {word_ngrams,
- *                     char_min, char_max, shape, tags (version 3)}, bucket_bits, objective,
- * calibration, metrics WEIGHTS  2^bucket_bits × n_tiers float32, interleaved by bucket BIAS n_tiers
- * float32 CALIB    per tier: f64 a, f64 b, u64 n, then n × (f64 x, f64 y) Everything is checked
- * before use: a truncated, corrupted or foreign file is an error.
+ *                     char_min, char_max, shape, tags (version 3)}, bucket_bits,
+ *                     objective, calibration, metrics
+ *            WEIGHTS  2^bucket_bits × n_tiers float32, interleaved by bucket
+ *            BIAS     n_tiers float32
+ *            CALIB    per tier: f64 a, f64 b, u64 n, then n × (f64 x, f64 y)
+ * Everything is checked before use: a truncated, corrupted or foreign file is an error.
  */
 #include "belt_config.h"
 
@@ -35,7 +37,8 @@
 #include "util/json.h"
 
 #define MAGIC       "BELTRTR\x1a"
-#define VERSION     3u /* written for routers with tags (2 for the others); newest read */
+#define VERSION     3u /* newest read; written for routers that read tags */
+#define VERSION_2   2u /* written for the others, so older builds still read them */
 #define VERSION_MIN 1u /* oldest read */
 #define HEADER      64u
 #define N_SECTIONS  4u
@@ -227,7 +230,7 @@ static belt_status build(const struct belt_router *r, const char *meta, struct b
     size[3] = b->len - off[3];
     if (st != BELT_OK)
         return st;
-    finish_header((unsigned char *)b->data, r->tags ? VERSION : 2u, b->len, off, size);
+    finish_header((unsigned char *)b->data, r->tags ? VERSION : VERSION_2, b->len, off, size);
     return BELT_OK;
 }
 

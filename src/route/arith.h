@@ -12,10 +12,10 @@
  *
  * What counts as a calculation: on one line, the longest runs of numbers, operators
  * (+ - * / x × ÷ −, where x multiplies only between two numbers) and parentheses on both sides
- * of an `=`; a side that is a lone number on both sides ("D = 56" has no left run at all) is
- * not a calculation. Numbers may carry a leading `$` and thousands separators (1,250.50).
- * Calculations with a percentage in them are not checked (`20% of 50 = 10` is prose, and
- * "80/100 = 80%" is a change of unit), nor are sides that do not parse. A calculation holds
+ * of an `=`; an `=` between two lone numbers ("Step 2 = 7") is not a calculation, and a word
+ * ends a run ("D = 56" has no left side). Numbers may carry a leading `$` and thousands separators
+ * (1,250.50). Calculations with a percentage in them are not checked (`20% of 50 = 10` is prose,
+ * and "80/100 = 80%" is a change of unit), nor are sides that do not parse. A calculation holds
  * when |value − stated| <= max(0.011, 0.001 |stated|): cents and rounded decimals pass.
  *
  * Pure functions over borrowed text; no allocation; thread-safe.

@@ -181,19 +181,28 @@ def priced_outcomes(path, n, seed):
             f.write(json.dumps(task) + "\n")
 
 
+def two_model_config(tmp, name, routes, priced=False):
+    """A config of replay models `small` and `large` (priced 0.1 / 2 per 1M when priced) with the
+    given routes ({name: YAML flow mapping}); returns its path."""
+    price = lambda x: ", price: { input: %g, output: %g }" % (x, x) if priced else ""
+    path = os.path.join(tmp, name + ".yaml")
+    with open(path, "w") as f:
+        f.write("store: { path: %s/belt.db }\nmodels:\n  small: { provider: replay%s }\n"
+                "  large: { provider: replay%s }\nroutes:\n" % (tmp, price(0.1), price(2)))
+        for route, body in routes.items():
+            f.write("  %s: %s\n" % (route, body))
+    return path
+
+
 def cost_weighted(tmp):
     train, test = os.path.join(tmp, "ptrain.jsonl"), os.path.join(tmp, "ptest.jsonl")
     priced_outcomes(train, 800, 3)
     priced_outcomes(test, 400, 4)
     router = os.path.join(tmp, "priced.belt")
-    cfg = os.path.join(tmp, "priced.yaml")
-    with open(cfg, "w") as f:
-        f.write("store: { path: %s/belt.db }\nmodels:\n"
-                "  small: { provider: replay, price: { input: 0.1, output: 0.1 } }\n"
-                "  large: { provider: replay, price: { input: 2, output: 2 } }\nroutes:\n"
-                "  plain: { learned: { router: %s, tiers: [small, large] } }\n"
-                "  thrifty: { learned: { router: %s, cost_weight: 1, tiers: [small, large] } }\n"
-                % (tmp, router, router))
+    cfg = two_model_config(tmp, "priced", {
+        "plain": "{ learned: { router: %s, tiers: [small, large] } }" % router,
+        "thrifty": "{ learned: { router: %s, cost_weight: 1, tiers: [small, large] } }" % router},
+        priced=True)
     belt(cfg, "router", "train", "--data", train, "-o", router, "--objective", "sufficient",
          "--quiet", "--no-record")
     rep = json.loads(belt(cfg, "eval", "--route", "thrifty", "--replay", test, "--json",
@@ -242,14 +251,11 @@ def arithmetic(tmp):
             f.write(json.dumps({"id": "w%d" % i, "query": q, "models": {
                 "small": {"answer": a, "correct": ok, "cost_usd": 0.0001},
                 "large": {"answer": "right", "correct": True, "cost_usd": 0.002}}}) + "\n")
-    cfg = os.path.join(tmp, "worked.yaml")
-    with open(cfg, "w") as f:
-        f.write("store: { path: %s/belt.db }\nmodels:\n"
-                "  small: { provider: replay }\n  large: { provider: replay }\nroutes:\n"
-                "  worked: { cascade: [ { model: small, accept: { arithmetic: "
-                "{ final: '#### (\\d+)$' } } }, large ] }\n"
-                "  thorough: { cascade: [ { model: small, accept: { arithmetic: "
-                "{ max_unused: 0 } } }, large ] }\n" % tmp)
+    cfg = two_model_config(tmp, "worked", {
+        "worked": "{ cascade: [ { model: small, accept: { arithmetic: { final: '#### (\\d+)$' } } },"
+                  " large ] }",
+        "thorough": "{ cascade: [ { model: small, accept: { arithmetic: { max_unused: 0 } } }, "
+                    "large ] }"})
     rep = json.loads(belt(cfg, "eval", "--route", "worked", "--replay", data, "--json",
                           "--no-record").stdout)
     why = {t["id"]: t["steps"][0]["reason"] for t in rep["traces"]}
@@ -294,11 +300,8 @@ def tagged(tmp):
                                     "small": {"correct": ok, "cost_usd": 0.0001},
                                     "large": {"correct": True, "cost_usd": 0.002}}}) + "\n")
     router = os.path.join(tmp, "tagged.belt")
-    cfg = os.path.join(tmp, "tagged.yaml")
-    with open(cfg, "w") as f:
-        f.write("store: { path: %s/belt.db }\nmodels:\n  small: { provider: replay }\n"
-                "  large: { provider: replay }\nroutes:\n  by-tag: { learned: { router: %s, "
-                "target: 0.6, tiers: [small, large] } }\n" % (tmp, router))
+    cfg = two_model_config(tmp, "tagged", {
+        "by-tag": "{ learned: { router: %s, target: 0.6, tiers: [small, large] } }" % router})
     belt(cfg, "router", "train", "--data", data, "-o", router, "--tags", "--objective",
          "sufficient", "--quiet", "--no-record")
     rep = json.loads(belt(cfg, "eval", "--route", "by-tag", "--replay", data, "--json",

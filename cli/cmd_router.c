@@ -112,6 +112,9 @@ static int train_option(const struct cli_command *cmd, int c, struct train_opts 
     case 'g':
         o->p.tags = 1;
         return 0;
+    case 'A':
+        o->p.search = 1;
+        return 0;
     case 't':
         return split_tiers(cmd, optarg, o);
     case 'c':
@@ -160,6 +163,7 @@ static int parse_train(const struct cli_command *cmd, int argc, char **argv, str
                                          {"ensemble", required_argument, NULL, 'E'},
                                          {"shape", no_argument, NULL, 'S'},
                                          {"tags", no_argument, NULL, 'g'},
+                                         {"search", no_argument, NULL, 'A'},
                                          {"no-record", no_argument, NULL, 'R'},
                                          {"quiet", no_argument, NULL, 'Q'},
                                          {NULL, 0, NULL, 0}};
@@ -433,6 +437,8 @@ const struct cli_command cli_router_cmd = {
     "  --shape               add shape features: counts of words, numbers, operators, answer\n"
     "                        options; first and last tokens (helps verifiers: query + answer)\n"
     "  --tags                add the tasks' tags (request metadata: subject, queue, product)\n"
+    "  --search              choose char n-grams (as given or none) and l2 (x1, x10, x30) by\n"
+    "                        dev AUC; the candidates are in the metrics (`router show`)\n"
     "  --name NAME           registry name (default: file name)   --no-record   --quiet\n"
     "\n"
     "predict: add \"router\": {\"p_correct\": {tier: p}, \"tier\": ...} to each JSONL record\n"

@@ -801,11 +801,14 @@ struct belt_router_params {
     enum belt_router_objective objective;     /* what is predicted per tier */
     belt_router_progress_fn *progress;        /* may be NULL */
     void *progress_ud;                        /* passed to progress */
+    int search; /* 1: choose the character n-grams (as given, or none) and the L2 penalty
+                   (l2 × 1, 10, 30) by the mean dev AUC of the fitted tiers (the given values
+                   win ties); 0: as given. Skipped without a dev split. */
 };
 
 /* Defaults: word 1-2 grams, char 3-5 grams, no shape features, 2^18 buckets, 12 epochs,
  * ensemble 5, learning rate 0.2, l2 1e-4, dev 0.2, seed 1, isotonic calibration, objective
- * BELT_ROUTER_CORRECT. */
+ * BELT_ROUTER_CORRECT, no search. */
 BELT_API struct belt_router_params belt_router_default_params(void);
 
 /* Train a router for n_tiers tiers named tier_names (cheapest first; at least 2) from n

@@ -29,6 +29,10 @@ PARTS = os.environ.get("PARTS", "learned,verifier,time,banking77").split(",")
 WEAK, STRONG = "mixtral-8x7b", "gpt-4-1106"
 COST_WEIGHT = 0.5  # the learned route's cost_weight row (chosen on 5-fold CV inside train)
 TAGS_WEIGHT = 0.1  # the MMLU router with subject tags: its cost_weight (same dev folds)
+# The MMLU router with subject tags whose trainer chooses its features and L2 on its dev split
+# (`--search`), and its cost_weight (chosen on the same dev folds).
+SEARCH_ARGS = ("--search",)
+SEARCH_WEIGHT = 0.1
 
 
 def run(*cmd, **kw):
@@ -85,17 +89,17 @@ def random_router_saving(rep, q=0.95):
     return 1 - cost / s["cost_usd_per_task"]
 
 
-def learned(ds, rl, objective, cost_weights=(0,), tags=False):
+def learned(ds, rl, objective, cost_weights=(0,), tags=False, args=()):
     """Rows per cost_weight: each seed's router evaluated once per weight (trained once). With
-    tags, the router also reads the tasks' tags (MMLU: the subject)."""
+    tags, the router also reads the tasks' tags (MMLU: the subject); args go to the trainer."""
     cfg = os.path.join(WORK, "rl-%s-%s.yaml" % (ds, objective))
     rows = {w: [] for w in cost_weights}
     for seed in range(1, SEEDS + 1):
-        router = os.path.join(WORK, "%s-%s%s-%d.belt" % (ds, objective, "-tags" if tags else "",
-                                                         seed))
+        router = os.path.join(WORK, "%s-%s%s%s-%d.belt" % (ds, objective, "-tags" if tags else "",
+                                                           "-args" if args else "", seed))
         run(BELT, "router", "train", "--data", os.path.join(rl, ds + ".train.jsonl"), "-o", router,
             "--objective", objective, "--seed", seed, "--quiet", "--no-record",
-            *(["--tags"] if tags else []))
+            *(["--tags"] if tags else []), *args)
         for w in cost_weights:
             write_config(cfg, [(WEAK, (0.6, 0.6)), (STRONG, (10, 30))],
                          [("smart", "{ learned: { router: %s, target: 0.8, cost_weight: %g, "
@@ -176,11 +180,14 @@ def verifier_cascade(rl, objective, variants):
 
 
 def decision_time(rl):
+    """The routers of seed 1 (PARTS=learned trains them): text alone, and MMLU's router with
+    subject tags and a searched feature set."""
     out = {}
-    for ds in ("mmlu", "gsm8k"):
-        router = os.path.join(WORK, "%s-sufficient-1.belt" % ds)
+    for key, ds, name in (("mmlu", "mmlu", "sufficient"), ("gsm8k", "gsm8k", "sufficient"),
+                          ("mmlu tags --search", "mmlu", "sufficient-tags-args")):
+        router = os.path.join(WORK, "%s-%s-1.belt" % (ds, name))
         text = run(BENCH, router, os.path.join(rl, ds + ".test.jsonl"), 7)
-        out[ds] = text.strip().splitlines()[-1]
+        out[key] = text.strip().splitlines()[-1]
     return out
 
 
@@ -283,13 +290,15 @@ def main():
               os.path.join(SHARED, "data", "routing", "routellm"), "--out", rl).strip())
     results = {"load_start": load(), "seeds": SEEDS, "learned": [], "verifier": None}
     for ds in ("mmlu", "gsm8k") if "learned" in PARTS else ():
-        runs = [("correct", (0,), False), ("sufficient", (0, COST_WEIGHT), False)]
+        runs = [("correct", (0,), False, ()), ("sufficient", (0, COST_WEIGHT), False, ())]
         if ds == "mmlu":
-            runs.append(("sufficient", (0, TAGS_WEIGHT), True))
-        for obj, weights, tags in runs:
-            for w, rows in learned(ds, rl, obj, weights, tags).items():
-                s = summary("%s %s%s%s" % (ds, obj, " tags" if tags else "",
-                                           " cost_weight %g" % w if w else ""), rows)
+            runs.append(("sufficient", (0, TAGS_WEIGHT), True, ()))
+            runs.append(("sufficient", (0, SEARCH_WEIGHT), True, SEARCH_ARGS))
+        for obj, weights, tags, args in runs:
+            for w, rows in learned(ds, rl, obj, weights, tags, args).items():
+                s = summary("%s %s%s%s%s" % (ds, obj, " tags" if tags else "",
+                                             " " + " ".join(args) if args else "",
+                                             " cost_weight %g" % w if w else ""), rows)
                 results["learned"].append(s)
                 print(json.dumps(s))
     if "verifier" in PARTS:

@@ -2,7 +2,8 @@
  * router_train.c — training the learned router (belt_router_train): featurise every example
  * once (text features, plus the router's shape features), split train/dev by a hash of the text,
  * fit one logistic model per tier with AdaGrad and L2 (early stopping on dev log-loss, best epoch
- * kept), then fit the calibration on dev.
+ * kept), then fit the calibration on dev. With `search`, that whole run is repeated for a small
+ * grid of feature and L2 settings and the router with the best mean dev AUC is kept.
  */
 #include "belt_config.h"
 
@@ -444,8 +445,9 @@ static int constant_tier(struct belt_router *r, const struct data *d, size_t t)
     return 1;
 }
 
-static char *metrics(const struct belt_router *r, const struct tier_fit *fit,
-                     const struct belt_router_params *p, int64_t train_ms)
+/* The training metrics as a JSON object (new reference; NULL: out of memory). */
+static json_t *metrics(const struct belt_router *r, const struct tier_fit *fit,
+                       const struct belt_router_params *p, int64_t train_ms)
 {
     json_t *tiers = json_array();
     for (size_t t = 0; tiers && t < r->n_tiers; t++) {
@@ -464,18 +466,16 @@ static char *metrics(const struct belt_router *r, const struct tier_fit *fit,
         }
     }
     json_t *m =
-        tiers ? json_pack("{s:o, s:s, s:s, s:{s:i, s:i, s:i, s:b, s:b}, s:i, s:i, s:f, s:I}",
+        tiers ? json_pack("{s:o, s:s, s:s, s:{s:i, s:i, s:i, s:b, s:b}, s:i, s:i, s:f, s:f, s:I}",
                           "tiers", tiers, "objective", belt__router_objective_names[r->objective],
                           "calibration",
                           r->calibration == BELT_ROUTER_CALIB_PLATT ? "platt" : "isotonic",
                           "features", "word_ngrams", r->fc.word_ngrams, "char_min", r->fc.char_min,
                           "char_max", r->fc.char_max, "shape", r->shape, "tags", r->tags,
-                          "bucket_bits", r->bucket_bits, "ensemble", p->ensemble, "dev_fraction",
-                          p->dev_fraction, "train_ms", (json_int_t)train_ms)
+                          "bucket_bits", r->bucket_bits, "ensemble", p->ensemble, "l2", p->l2,
+                          "dev_fraction", p->dev_fraction, "train_ms", (json_int_t)train_ms)
               : NULL;
-    char *s = m ? belt_json_dumps(m, JSON_COMPACT) : NULL;
-    json_decref(m);
-    return s;
+    return m;
 }
 
 static belt_status check_params(const struct belt_router_params *p, size_t n_tiers, size_t n,
@@ -497,8 +497,8 @@ static belt_status check_params(const struct belt_router_params *p, size_t n_tie
                                "in [1, 100]");
     if (!(p->dev_fraction >= 0 && p->dev_fraction < 1))
         return belt__error_set(err, BELT_ERR_INVALID, 0, "dev_fraction must be in [0, 1)");
-    if ((unsigned)p->shape > 1 || (unsigned)p->tags > 1)
-        return belt__error_set(err, BELT_ERR_INVALID, 0, "shape and tags must be 0 or 1");
+    if ((unsigned)p->shape > 1 || (unsigned)p->tags > 1 || (unsigned)p->search > 1)
+        return belt__error_set(err, BELT_ERR_INVALID, 0, "shape, tags and search must be 0 or 1");
     if ((unsigned)p->objective > BELT_ROUTER_SUFFICIENT ||
         (unsigned)p->calibration > BELT_ROUTER_CALIB_ISOTONIC)
         return belt__error_set(err, BELT_ERR_INVALID, 0, "unknown objective or calibration");
@@ -538,18 +538,17 @@ static belt_status fit_all(struct belt_router *r, struct data *d,
     return BELT_OK;
 }
 
-belt_status belt_router_train(const struct belt_router_params *p, const char *const *tier_names,
+/* One training run with the parameters as given: the router (its metrics not yet set) and
+ * its metrics (*mout, owned by the caller). *dev_auc: the mean dev AUC of the fitted tiers (NAN
+ * without a dev split or a fitted tier), what the search compares. */
+static belt_status train_once(const struct belt_router_params *p, const char *const *tier_names,
                               size_t n_tiers, const struct belt_router_example *ex, size_t n,
-                              struct belt_router **out, struct belt_error *err)
+                              struct belt_router **out, json_t **mout, double *dev_auc,
+                              struct belt_error *err)
 {
-    struct belt_router_params dp = belt_router_default_params();
-    if (!p)
-        p = &dp;
-    *out = NULL;
-    belt_status st = check_params(p, n_tiers, n, err);
-    if (st != BELT_OK)
-        return st;
+    belt_status st = BELT_OK;
     int64_t t0 = belt_now_us();
+    *dev_auc = NAN;
     struct belt_router *r = belt__router_alloc(n_tiers, p->bucket_bits);
     struct tier_fit *fit = belt_calloc(n_tiers, sizeof(*fit));
     struct data d;
@@ -588,13 +587,109 @@ belt_status belt_router_train(const struct belt_router_params *p, const char *co
         r->cost[t] = k ? sum / (double)k : NAN;
     }
     if (st == BELT_OK) {
-        r->metrics_json = metrics(r, fit, p, (belt_now_us() - t0) / 1000);
-        if (!r->metrics_json)
+        *mout = metrics(r, fit, p, (belt_now_us() - t0) / 1000);
+        if (!*mout)
             st = belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     }
+    double auc_sum = 0;
+    int n_auc = 0;
+    for (size_t t = 0; st == BELT_OK && t < n_tiers; t++)
+        if (!fit[t].constant && fit[t].n_dev > 0 && isfinite(fit[t].auc)) {
+            auc_sum += fit[t].auc;
+            n_auc++;
+        }
+    *dev_auc = n_auc ? auc_sum / n_auc : NAN;
 fail:
     data_free(&d);
     belt_free(fit);
+    if (st != BELT_OK) {
+        belt_router_free(r);
+        return st;
+    }
+    *out = r;
+    return BELT_OK;
+}
+
+/* ---- the search ----------------------------------------------------------------------------- */
+
+/* The candidates of a search, the given parameters first: character n-grams as given or none,
+ * times l2 × 1, 10, 30. Returns how many (at most 6). */
+static size_t search_grid(const struct belt_router_params *p, struct belt_router_params *c)
+{
+    static const double l2_scale[] = {1, 10, 30};
+    size_t n = 0;
+    for (int nochar = 0; nochar <= (p->char_min > 0); nochar++)
+        for (size_t k = 0; k < sizeof(l2_scale) / sizeof(l2_scale[0]); k++) {
+            if (p->l2 == 0 && k > 0)
+                break; /* no penalty: scaling it changes nothing */
+            c[n] = *p;
+            c[n].search = 0;
+            c[n].l2 = p->l2 * l2_scale[k];
+            if (nochar)
+                c[n].char_min = c[n].char_max = 0;
+            n++;
+        }
+    return n;
+}
+
+/* The search's candidates with their dev AUC, the chosen one marked (NULL: out of memory). */
+static json_t *search_json(const struct belt_router_params *c, const double *auc, size_t n,
+                           size_t chosen)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        json_t *dev_auc = isfinite(auc[i]) ? json_real(auc[i]) : json_null();
+        json_t *o =
+            json_pack("{s:i, s:i, s:f, s:o, s:b}", "char_min", c[i].char_min, "char_max",
+                      c[i].char_max, "l2", c[i].l2, "dev_auc", dev_auc, "chosen", i == chosen);
+        if (json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a;
+}
+
+belt_status belt_router_train(const struct belt_router_params *p, const char *const *tier_names,
+                              size_t n_tiers, const struct belt_router_example *ex, size_t n,
+                              struct belt_router **out, struct belt_error *err)
+{
+    struct belt_router_params dp = belt_router_default_params();
+    if (!p)
+        p = &dp;
+    *out = NULL;
+    belt_status st = check_params(p, n_tiers, n, err);
+    if (st != BELT_OK)
+        return st;
+    struct belt_router_params cand[6];
+    double auc[6];
+    size_t n_cand = p->search ? search_grid(p, cand) : 1, best = 0;
+    if (!p->search)
+        cand[0] = *p;
+    struct belt_router *r = NULL;
+    json_t *m = NULL;
+    for (size_t i = 0; st == BELT_OK && i < n_cand; i++) {
+        struct belt_router *ri = NULL;
+        json_t *mi = NULL;
+        st = train_once(&cand[i], tier_names, n_tiers, ex, n, &ri, &mi, &auc[i], err);
+        if (st == BELT_OK && (!r || auc[i] > auc[best])) {
+            belt_router_free(r);
+            json_decref(m);
+            r = ri;
+            m = mi;
+            best = i;
+        } else {
+            belt_router_free(ri);
+            json_decref(mi);
+        }
+        if (!isfinite(auc[0]))
+            n_cand = 1; /* no dev split to compare on: as given */
+    }
+    json_t *sj = st == BELT_OK && p->search ? search_json(cand, auc, n_cand, best) : NULL;
+    if (st == BELT_OK && ((p->search && (!sj || json_object_set_new(m, "search", sj) != 0)) ||
+                          !(r->metrics_json = belt_json_dumps(m, JSON_COMPACT))))
+        st = belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
+    json_decref(m);
     if (st != BELT_OK) {
         belt_router_free(r);
         return st;

@@ -88,6 +88,16 @@ def synthetic(tmp):
           any(m["kind"] == "router" and m["name"] == "router" for m in models), models)
     show = belt(cfg, "router", "show", "-m", router).stdout
     check("router show lists the tiers", "1: small" in show and "2: large" in show, show)
+    searched = os.path.join(tmp, "searched.belt")
+    belt(cfg, "router", "train", "--data", train, "-o", searched, "--search", "--quiet",
+         "--no-record")
+    meta = json.loads(belt(cfg, "router", "show", "-m", searched).stdout.splitlines()[-1])
+    chosen = [c for c in meta["search"] if c["chosen"]]
+    check("router train --search: six candidates, the best dev AUC kept and its values used",
+          len(meta["search"]) == 6 and len(chosen) == 1 and
+          chosen[0]["dev_auc"] == max(c["dev_auc"] for c in meta["search"]) and
+          chosen[0]["char_min"] == meta["features"]["char_min"] and
+          chosen[0]["l2"] == meta["l2"], meta.get("search"))
     pred = belt(None, "router", "predict", "-m", router, "--target", "0.7", test).stdout
     first = json.loads(pred.splitlines()[0])
     check("router predict adds p_correct and a tier",

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "config/config.h"
 #include "learn/router.h"
 #include "route/policy.h"
@@ -262,20 +264,24 @@ static void router_train_survives_every_allocation_failure(void **state)
     p.bucket_bits = 10;
     p.ensemble = 2;
     p.epochs = 2;
-    for (long n = 1; n < 2000; n++) {
-        struct belt_router *r = NULL;
-        struct belt_error err = {0};
-        belt__alloc_fail_after(n, 1);
-        belt_status st = belt_router_train(&p, tiers, 2, d.ex, 40, &r, &err);
-        long injected = belt__alloc_n_injected();
-        belt__alloc_fail_after(0, 0);
-        belt_router_free(r);
-        if (st == BELT_OK && injected == 0)
-            return;
-        if (st != BELT_OK && st != BELT_ERR_NOMEM)
-            fail_msg("allocation %ld: unexpected %s (%s)", n, belt_status_name(st), err.msg);
+    for (p.search = 0; p.search <= 1; p.search++) { /* with search: 100 examples, a dev split */
+        long n = 1;
+        for (; n < 20000; n++) {
+            struct belt_router *r = NULL;
+            struct belt_error err = {0};
+            belt__alloc_fail_after(n, 1);
+            belt_status st = belt_router_train(&p, tiers, 2, d.ex, p.search ? 100 : 40, &r, &err);
+            long injected = belt__alloc_n_injected();
+            belt__alloc_fail_after(0, 0);
+            belt_router_free(r);
+            if (st == BELT_OK && injected == 0)
+                break;
+            if (st != BELT_OK && st != BELT_ERR_NOMEM)
+                fail_msg("allocation %ld: unexpected %s (%s)", n, belt_status_name(st), err.msg);
+        }
+        if (n == 20000)
+            fail_msg("training never completed (search %d)", p.search);
     }
-    fail_msg("training never completed");
 }
 
 /* ---- shape features ------------------------------------------------------------------------- */
@@ -490,7 +496,7 @@ static void router_reads_version_1_files_and_refuses_newer(void **state)
     assert_null(l);
     p.shape = 2;
     BELT_ASSERT_STATUS(belt_router_train(&p, tiers, 2, d.ex, N_EX, &l, &err), BELT_ERR_INVALID);
-    BELT_ASSERT_CONTAINS(err.msg, "shape and tags must be 0 or 1");
+    BELT_ASSERT_CONTAINS(err.msg, "shape, tags and search must be 0 or 1");
     belt_router_free(r);
     belt_test_rmrf(dir);
 }
@@ -645,6 +651,92 @@ static void router_cost_weight_needs_tier_costs(void **state)
     }
 }
 
+/* ---- the search ----------------------------------------------------------------------------- */
+
+/* The router's metrics as JSON (owned by the caller). */
+static json_t *metrics_of(const struct belt_router *r)
+{
+    json_t *m = json_loads(belt_router_metrics_json(r), 0, NULL);
+    assert_non_null(m);
+    return m;
+}
+
+/* With search, every candidate (char n-grams as given or none, times l2 × 1, 10, 30) is in the
+ * metrics with its dev AUC, the one kept has the best (the first of equals), and it is the very
+ * router a training with the chosen values gives. Without a dev split the given values are kept;
+ * without an L2 penalty only the features vary. */
+static void router_search_keeps_the_candidate_with_the_best_dev_auc(void **state)
+{
+    (void)state;
+    static struct data d;
+    struct belt_router_params p = belt_router_default_params();
+    p.bucket_bits = 12;
+    p.ensemble = 2;
+    p.search = 1;
+    struct belt_router *r = train(&d, &p);
+    json_t *m = metrics_of(r), *c, *search = json_object_get(m, "search");
+    assert_int_equal(json_array_size(search), 6);
+    size_t i, chosen = 99, n_chosen = 0;
+    double best = -1, auc_min = 2;
+    json_array_foreach(search, i, c)
+    {
+        double auc = json_real_value(json_object_get(c, "dev_auc"));
+        assert_true(auc > 0.5 && auc <= 1);
+        auc_min = BELT_MIN(auc_min, auc);
+        if (json_is_true(json_object_get(c, "chosen"))) {
+            chosen = i;
+            n_chosen++;
+        }
+        if (auc > best)
+            best = auc;
+    }
+    assert_int_equal(n_chosen, 1);
+    assert_true(auc_min < best); /* the candidates differ: the choice means something */
+    json_t *ch = json_array_get(search, chosen);
+    assert_true(json_real_value(json_object_get(ch, "dev_auc")) == best);
+    for (i = 0; i < chosen; i++) /* the first of equals */
+        assert_true(json_real_value(json_object_get(json_array_get(search, i), "dev_auc")) < best);
+    struct belt_router_params q = p;
+    q.search = 0;
+    q.char_min = (int)json_integer_value(json_object_get(ch, "char_min"));
+    q.char_max = (int)json_integer_value(json_object_get(ch, "char_max"));
+    q.l2 = json_real_value(json_object_get(ch, "l2"));
+    assert_true(json_real_value(json_object_get(m, "l2")) == q.l2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(m, "features"), "char_min")),
+        q.char_min);
+    struct belt_router *direct = train(&d, &q);
+    for (int k = 0; k < 8; k++)
+        assert_true(p_small(r, d.text[k]) == p_small(direct, d.text[k]));
+    belt_router_free(direct);
+    belt_router_free(r);
+    json_decref(m);
+
+    p.dev_fraction = 0; /* nothing to compare on */
+    r = train(&d, &p);
+    m = metrics_of(r);
+    search = json_object_get(m, "search");
+    assert_int_equal(json_array_size(search), 1);
+    assert_true(json_is_null(json_object_get(json_array_get(search, 0), "dev_auc")));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(m, "features"), "char_min")), 3);
+    belt_router_free(r);
+    json_decref(m);
+
+    p.dev_fraction = 0.2;
+    p.l2 = 0;
+    r = train(&d, &p);
+    m = metrics_of(r);
+    assert_int_equal(json_array_size(json_object_get(m, "search")), 2);
+    belt_router_free(r);
+    json_decref(m);
+
+    p.search = 2;
+    struct belt_error err = {0};
+    BELT_ASSERT_STATUS(belt_router_train(&p, tiers, 2, d.ex, N_EX, &r, &err), BELT_ERR_INVALID);
+    BELT_ASSERT_CONTAINS(err.msg, "shape, tags and search must be 0 or 1");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(router_learns_which_texts_the_cheap_tier_fails),
     cmocka_unit_test(router_sufficient_objective_makes_last_tier_certain),
@@ -659,6 +751,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(router_reads_tags_when_trained_with_them),
     cmocka_unit_test(router_weights_are_8_bit_times_a_power_of_two),
     cmocka_unit_test(router_cost_weight_needs_tier_costs),
+    cmocka_unit_test(router_search_keeps_the_candidate_with_the_best_dev_auc),
 };
 
 BELT_TEST_MAIN(tests)

@@ -612,8 +612,10 @@ fail:
 
 /* ---- the search ----------------------------------------------------------------------------- */
 
+#define SEARCH_MAX 6 /* candidates of a search */
+
 /* The candidates of a search, the given parameters first: character n-grams as given or none,
- * times l2 × 1, 10, 30. Returns how many (at most 6). */
+ * times l2 × 1, 10, 30. Returns how many (at most SEARCH_MAX). */
 static size_t search_grid(const struct belt_router_params *p, struct belt_router_params *c)
 {
     static const double l2_scale[] = {1, 10, 30};
@@ -661,8 +663,8 @@ belt_status belt_router_train(const struct belt_router_params *p, const char *co
     belt_status st = check_params(p, n_tiers, n, err);
     if (st != BELT_OK)
         return st;
-    struct belt_router_params cand[6];
-    double auc[6];
+    struct belt_router_params cand[SEARCH_MAX];
+    double auc[SEARCH_MAX];
     size_t n_cand = p->search ? search_grid(p, cand) : 1, best = 0;
     if (!p->search)
         cand[0] = *p;
@@ -685,9 +687,12 @@ belt_status belt_router_train(const struct belt_router_params *p, const char *co
         if (!isfinite(auc[0]))
             n_cand = 1; /* no dev split to compare on: as given */
     }
-    json_t *sj = st == BELT_OK && p->search ? search_json(cand, auc, n_cand, best) : NULL;
-    if (st == BELT_OK && ((p->search && (!sj || json_object_set_new(m, "search", sj) != 0)) ||
-                          !(r->metrics_json = belt_json_dumps(m, JSON_COMPACT))))
+    if (st == BELT_OK && p->search) {
+        json_t *sj = search_json(cand, auc, n_cand, best);
+        if (!sj || json_object_set_new(m, "search", sj) != 0) /* set_new frees sj on failure */
+            st = belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
+    }
+    if (st == BELT_OK && !(r->metrics_json = belt_json_dumps(m, JSON_COMPACT)))
         st = belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     json_decref(m);
     if (st != BELT_OK) {

@@ -1,7 +1,8 @@
 /* Unit tests for the learned router (src/learn/router*.c, src/route/router_data.c): it learns
  * which texts a cheap tier gets wrong, chooses the cheapest tier reaching a target, survives a
  * save/load round trip bit for bit, and refuses truncated, corrupt or foreign files; its shape
- * features measure a text's layout (not its words) and let it learn what n-grams cannot see. */
+ * features measure a text's layout (not its words) and let it learn what n-grams cannot see;
+ * its search keeps the candidate with the best dev AUC. */
 #include "testutil.h"
 
 #include <math.h>

@@ -225,6 +225,36 @@ static belt_status register_router(const struct cli_ctx *ctx, const struct train
     return st;
 }
 
+/* After a search, one line on what it kept and against what: "search: kept char n-grams none,
+ * l2 0.003 (dev AUC 0.645; the given values 0.609; 6 candidates)". */
+static void print_search(const struct belt_router *r)
+{
+    json_t *m = json_loads(belt_router_metrics_json(r), 0, NULL), *c;
+    json_t *search = json_object_get(m, "search");
+    size_t i;
+    json_array_foreach(search, i, c)
+    {
+        if (!json_is_true(json_object_get(c, "chosen")))
+            continue;
+        int cmin = (int)json_integer_value(json_object_get(c, "char_min"));
+        int cmax = (int)json_integer_value(json_object_get(c, "char_max"));
+        char chars[32] = "none";
+        if (cmin > 0)
+            snprintf(chars, sizeof(chars), "%d-%d", cmin, cmax);
+        const json_t *auc = json_object_get(c, "dev_auc"),
+                     *given = json_object_get(json_array_get(search, 0), "dev_auc");
+        if (!json_is_number(auc)) {
+            printf("search: no dev split to compare on; kept the given values\n");
+            break;
+        }
+        printf("search: kept char n-grams %s, l2 %g (dev AUC %.3f; the given values %.3f; %zu "
+               "candidates)\n",
+               chars, json_real_value(json_object_get(c, "l2")), json_number_value(auc),
+               json_number_value(given), json_array_size(search));
+    }
+    json_decref(m);
+}
+
 static int cmd_train(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
     struct train_opts o;
@@ -255,6 +285,8 @@ static int cmd_train(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
             printf("%s%s", t ? ", " : "", belt_router_tier_name(r, t));
         printf(") trained in %.2f s\n%s\n", (double)(belt_now_us() - t0) / 1e6,
                belt_router_metrics_json(r));
+        if (o.p.search)
+            print_search(r);
     }
     belt_router_free(r);
     belt_free(o.tiers_buf);

@@ -89,8 +89,8 @@ def synthetic(tmp):
     show = belt(cfg, "router", "show", "-m", router).stdout
     check("router show lists the tiers", "1: small" in show and "2: large" in show, show)
     searched = os.path.join(tmp, "searched.belt")
-    belt(cfg, "router", "train", "--data", train, "-o", searched, "--search", "--quiet",
-         "--no-record")
+    said = belt(cfg, "router", "train", "--data", train, "-o", searched, "--search",
+                "--no-record").stdout
     meta = json.loads(belt(cfg, "router", "show", "-m", searched).stdout.splitlines()[-1])
     chosen = [c for c in meta["search"] if c["chosen"]]
     check("router train --search: six candidates, the best dev AUC kept and its values used",
@@ -98,6 +98,9 @@ def synthetic(tmp):
           chosen[0]["dev_auc"] == max(c["dev_auc"] for c in meta["search"]) and
           chosen[0]["char_min"] == meta["features"]["char_min"] and
           chosen[0]["l2"] == meta["l2"], meta.get("search"))
+    check("router train --search says what it kept",
+          "search: kept char n-grams " in said and
+          "dev AUC %.3f" % chosen[0]["dev_auc"] in said and "6 candidates" in said, said)
     pred = belt(None, "router", "predict", "-m", router, "--target", "0.7", test).stdout
     first = json.loads(pred.splitlines()[0])
     check("router predict adds p_correct and a tier",

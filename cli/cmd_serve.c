@@ -103,11 +103,6 @@ static int run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, cha
     if (parse(cmd, argc, argv, &o) != 0)
         return CLI_EXIT_USAGE;
     raise_fd_limit();
-#ifdef M_ARENA_MAX
-    /* glibc gives each thread its own malloc arena; two are enough for a few loop threads and
-     * the writer, and keep the resident size down (measured: ~4 MB less under load) */
-    mallopt(M_ARENA_MAX, 2);
-#endif
     struct belt_error err = {0};
     struct belt_config *cfg = NULL;
     struct belt_engine *e = NULL;
@@ -126,6 +121,16 @@ static int run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, cha
         sp.threads = (int)o.threads;
         st = belt_server_new(e, &sp, &srv, &err);
     }
+#ifdef M_ARENA_MAX
+    /* One malloc arena per thread that allocates on the request path: the loops (loop 0 is
+     * this thread, on glibc's main arena) and the store writer. Two loops sharing an arena
+     * contend for its lock whenever an allocation misses the thread cache — about five futex
+     * calls per request at 64 connections and ~12% more CPU per request (bench/README.md,
+     * Gateway). Capped there rather than at glibc's eight per core, so that other threads share
+     * and the resident size stays low. Before belt_server_run, which starts the loop threads. */
+    if (st == BELT_OK)
+        mallopt(M_ARENA_MAX, belt_server_n_threads(srv) + 1);
+#endif
     if (st == BELT_OK) {
         printf("belt serve: listening on port %d (%d threads, %zu models, config %s)\n",
                belt_server_port(srv), belt_server_n_threads(srv), belt_config_n_models(cfg),

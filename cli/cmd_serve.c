@@ -125,7 +125,7 @@ static int run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, cha
     /* One malloc arena per thread that allocates on the request path: the loops (loop 0 is
      * this thread, on glibc's main arena) and the store writer. Two loops sharing an arena
      * contend for its lock whenever an allocation misses the thread cache — about five futex
-     * calls per request at 64 connections and ~12% more CPU per request (bench/README.md,
+     * calls per request at 64 connections and ~7% more CPU per request (bench/README.md,
      * Gateway). Capped there rather than at glibc's eight per core, so that other threads share
      * and the resident size stays low. Before belt_server_run, which starts the loop threads. */
     if (st == BELT_OK)

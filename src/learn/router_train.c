@@ -670,6 +670,7 @@ belt_status belt_router_train(const struct belt_router_params *p, const char *co
         cand[0] = *p;
     struct belt_router *r = NULL;
     json_t *m = NULL;
+    int64_t t0 = belt_now_us();
     for (size_t i = 0; st == BELT_OK && i < n_cand; i++) {
         struct belt_router *ri = NULL;
         json_t *mi = NULL;
@@ -687,9 +688,10 @@ belt_status belt_router_train(const struct belt_router_params *p, const char *co
         if (!isfinite(auc[0]))
             n_cand = 1; /* no dev split to compare on: as given */
     }
-    if (st == BELT_OK && p->search) {
+    if (st == BELT_OK && p->search) { /* train_ms: the whole search, not the kept run alone */
         json_t *sj = search_json(cand, auc, n_cand, best);
-        if (!sj || json_object_set_new(m, "search", sj) != 0) /* set_new frees sj on failure */
+        if (!sj || json_object_set_new(m, "search", sj) != 0 || /* set_new frees sj on failure */
+            json_object_set_new(m, "train_ms", json_integer((belt_now_us() - t0) / 1000)) != 0)
             st = belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     }
     if (st == BELT_OK && !(r->metrics_json = belt_json_dumps(m, JSON_COMPACT)))

@@ -103,6 +103,14 @@ static int run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, cha
     if (parse(cmd, argc, argv, &o) != 0)
         return CLI_EXIT_USAGE;
     raise_fd_limit();
+#if defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+    /* Fixed malloc thresholds (glibc's defaults, 128 KiB), set before anything is allocated.
+     * Left alone, glibc raises both each time a large mmapped block is freed (start-up frees a
+     * few), up to 32 MiB; each arena then keeps up to twice that free at its top, and a long run
+     * under load crept from 19 to 23 MB resident (bench/README.md, Gateway). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
     struct belt_error err = {0};
     struct belt_config *cfg = NULL;
     struct belt_engine *e = NULL;

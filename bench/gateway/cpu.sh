@@ -20,10 +20,7 @@ trap cleanup EXIT
 for _ in $(seq 50); do grep -q PORT "$tmp/fake.out" && break; sleep 0.1; done
 export FAKE_URL="http://127.0.0.1:$(awk '/PORT/{print $2}' "$tmp/fake.out")/v1"
 port=$((20000 + RANDOM % 20000))
-if [ "${GUARDS:-default}" = off ]; then
-  export BELT_GUARD_EXTRA='  pii: { action: none }
-  injection: { rules: false, user: { action: none, model: none }, third_party: { action: none, model: none } }'
-fi
+[ "${GUARDS:-default}" = off ] && export BELT_GUARDS=off
 BELT_BIN="$build/belt" BELT_BENCH_DIR="$tmp/belt" "$here/belt-serve.sh" "$port" "${THREADS:-2}" \
     > "$tmp/belt.out" 2>&1 & bpid=$!; pids+=($bpid)
 for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done

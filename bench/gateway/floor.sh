@@ -28,30 +28,7 @@ fport=$(awk '/PORT/{print $2}' "$tmp/fake.out")
 export FAKE_URL="http://127.0.0.1:$fport/v1"
 
 nport=$((20000 + RANDOM % 10000)); bport=$((30000 + RANDOM % 10000))
-mkdir -p "$tmp/nginx"
-cat > "$tmp/nginx/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx;
-  proxy_temp_path $tmp/nginx;
-  upstream fake { server 127.0.0.1:$fport; keepalive 128; }
-  server {
-    listen 127.0.0.1:$nport reuseport;
-    location / {
-      proxy_pass http://fake;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-CONF
-nginx -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" > /dev/null 2>&1 & pids+=($!)
+"$here/nginx-hop.sh" "$nport" 2 > "$tmp/nginx.out" 2>&1 & pids+=($!)
 BELT_BIN="$build/belt" BELT_BENCH_DIR="$tmp/belt" "$here/belt-serve.sh" "$bport" 2 \
     > "$tmp/belt.out" 2>&1 & pids+=($!)
 for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done

@@ -1,7 +1,8 @@
 /*
- * cmd_traces.c — `belt traces tail|export|show` (docs/cli/traces.md): read the traces the
+ * cmd_traces.c — `belt traces tail|export|show|prune` (docs/cli/traces.md): read the traces the
  * gateway wrote. `tail` prints the latest traces and follows new ones; `export` writes JSONL
- * spans with OpenTelemetry GenAI attribute names; `show` prints one trace's path step by step.
+ * spans with OpenTelemetry GenAI attribute names; `show` prints one trace's path step by step;
+ * `prune` deletes old ones.
  */
 #include "belt_config.h"
 
@@ -256,7 +257,7 @@ static int parse_when(const struct cli_command *cmd, const char *opt, const char
 {
     int64_t v;
     if (belt_str_ends_with(s, "ms") || belt_str_ends_with(s, "s") || belt_str_ends_with(s, "m") ||
-        belt_str_ends_with(s, "h")) {
+        belt_str_ends_with(s, "h") || belt_str_ends_with(s, "d")) {
         if (belt_parse_duration_ms(s, &v) == 0) {
             *out = belt_wall_ms() - v;
             return 0;
@@ -265,7 +266,7 @@ static int parse_when(const struct cli_command *cmd, const char *opt, const char
         *out = v;
         return 0;
     }
-    cli_usage_error(cmd, "%s: expected a duration back from now (15m, 2h) or Unix ms, got '%s'",
+    cli_usage_error(cmd, "%s: expected a duration back from now (15m, 2h, 7d) or Unix ms, got '%s'",
                     opt, s);
     return -1;
 }
@@ -414,10 +415,68 @@ static int run_show(struct cli_ctx *ctx, const struct cli_command *cmd, int argc
     return CLI_EXIT_OK;
 }
 
+/* ---- prune -------------------------------------------------------------------------------- */
+
+static int run_prune(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {{"older-than", required_argument, NULL, 'o'},
+                                         {NULL, 0, NULL, 0}};
+    const char *older = NULL;
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, "", opts, NULL);
+        if (c == -1)
+            break;
+        if (c == 'o')
+            older = optarg;
+        else
+            return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+    }
+    if (optind != argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    int64_t before = 0;
+    if (older && parse_when(cmd, "--older-than", older, &before) != 0)
+        return CLI_EXIT_USAGE;
+    struct belt_error err = {0};
+    struct belt_config *cfg = NULL;
+    struct belt_store *st = NULL;
+    belt_status s = cli_load_config(ctx, &cfg, &err);
+    if (s != BELT_OK)
+        return cli_fail(&err, s);
+    if (!older) {
+        int64_t keep = belt_config_trace_retention_ms(cfg);
+        if (keep <= 0) {
+            belt_config_free(cfg);
+            return cli_usage_error(cmd, "prune needs --older-than T (the configuration sets no "
+                                        "server.trace_retention)");
+        }
+        before = belt_wall_ms() - keep;
+    }
+    int64_t n = 0;
+    s = cli_open_store(cfg, &st, &err);
+    if (s == BELT_OK)
+        s = belt_store_prune_traces(st, before, &n, &err);
+    belt_store_close(st);
+    belt_config_free(cfg);
+    char when[40];
+    belt_format_rfc3339(before, when, sizeof(when));
+    if (s != BELT_OK) {
+        if (n > 0)
+            fprintf(stderr, "belt traces: deleted %lld traces started before %s, then failed\n",
+                    (long long)n, when);
+        return cli_fail(&err, s);
+    }
+    printf(
+        "deleted %lld traces started before %s (and their steps; the audit log keeps its rows)\n",
+        (long long)n, when);
+    return CLI_EXIT_OK;
+}
+
 static int run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_error(cmd, "expected a subcommand: tail, export or show");
+        return cli_usage_error(cmd, "expected a subcommand: tail, export, show or prune");
     const char *sub = argv[1];
     if (strcmp(sub, "tail") == 0)
         return run_tail(ctx, cmd, argc - 1, argv + 1);
@@ -425,15 +484,19 @@ static int run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, cha
         return run_export(ctx, cmd, argc - 1, argv + 1);
     if (strcmp(sub, "show") == 0)
         return run_show(ctx, cmd, argc - 1, argv + 1);
-    return cli_usage_error(cmd, "unknown subcommand '%s' (expected tail, export or show)", sub);
+    if (strcmp(sub, "prune") == 0)
+        return run_prune(ctx, cmd, argc - 1, argv + 1);
+    return cli_usage_error(cmd, "unknown subcommand '%s' (expected tail, export, show or prune)",
+                           sub);
 }
 
 const struct cli_command cli_traces_cmd = {
-    "traces", run, "follow, export or show the traces of model calls",
+    "traces", run, "follow, export, show or prune the traces of model calls",
     "usage: belt [-c FILE] traces tail [-n N] [--once]\n"
     "       belt [-c FILE] traces export [--since T] [--until T] [--model M] [--route R]\n"
     "                                   [--limit N] [-o FILE]\n"
     "       belt [-c FILE] traces show TRACE_ID\n"
+    "       belt [-c FILE] traces prune [--older-than T]\n"
     "\n"
     "tail    print the newest N traces (default 20), then follow new ones until interrupted\n"
     "        (--once: print and exit)\n"
@@ -442,5 +505,8 @@ const struct cli_command cli_traces_cmd = {
     "        one event per model attempt; T is a duration back from now (15m, 2h) or Unix ms;\n"
     "        -o writes FILE atomically (default: standard output)\n"
     "show    print one trace and its path: every model tried, why, status, latency, cost\n"
+    "prune   delete the traces started before T (7d: older than seven days; default: the\n"
+    "        configuration's server.trace_retention) and their steps; the audit log keeps its\n"
+    "        rows; safe while belt serve runs\n"
     "\n"
     "See docs/cli/traces.md."};

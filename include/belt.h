@@ -153,6 +153,8 @@ BELT_API void belt_config_free(struct belt_config *cfg);
 BELT_API const char *belt_config_file(const struct belt_config *cfg);
 /* Path of the SQLite store file (resolved against the config file's directory). Borrowed. */
 BELT_API const char *belt_config_store_path(const struct belt_config *cfg);
+/* server.trace_retention in ms (0: traces are kept). */
+BELT_API int64_t belt_config_trace_retention_ms(const struct belt_config *cfg);
 /* Number of configured models, and the name / provider name of the i-th (borrowed). */
 BELT_API size_t belt_config_n_models(const struct belt_config *cfg);
 BELT_API const char *belt_config_model_name(const struct belt_config *cfg, size_t i);
@@ -736,6 +738,13 @@ BELT_API belt_status belt_store_list_traces(struct belt_store *st, const struct 
 BELT_API belt_status belt_store_trace_steps(struct belt_store *st, const char *id,
                                             belt_trace_step_fn *fn, void *ud,
                                             struct belt_error *err);
+/* Delete the traces started before before_ms (Unix ms) with their steps, oldest first, in
+ * transactions of 10,000 so that a running gateway's writer is never held up for long; the
+ * audit log keeps its rows. *n_deleted (may be NULL) gets the number of traces deleted, also
+ * those of the chunks committed before an error. The gateway does the same on its own with
+ * server.trace_retention. */
+BELT_API belt_status belt_store_prune_traces(struct belt_store *st, int64_t before_ms,
+                                             int64_t *n_deleted, struct belt_error *err);
 
 /* ==== Routes (src/route) ================================================================== */
 

@@ -43,6 +43,7 @@ static const struct belt_cfg_field server_fields[] = {
     {"metrics", BELT_CFG_CUSTOM, S(metrics), 0, 0, 0, NULL, read_metrics},
     {"reviewers", BELT_CFG_STRLIST, S(reviewers), 0, 0, 0, NULL, NULL},
     {"trace", BELT_CFG_BOOL, S(trace), 0, 0, 0, NULL, NULL},
+    {"trace_retention", BELT_CFG_DURATION, S(trace_retention_ms), 0, 0, 3.2e12, NULL, NULL},
     {"cache", BELT_CFG_CUSTOM, S(cache), 0, 0, 0, NULL, read_cache},
 };
 

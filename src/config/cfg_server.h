@@ -36,6 +36,7 @@ struct belt_cfg_server {
     struct belt_cfg_strlist reviewers; /* key names (fnmatch patterns) that may decide reviews
                                           over HTTP; empty: nobody */
     int trace;                         /* write a trace per request (default 1) */
+    int64_t trace_retention_ms;        /* delete traces older than this (0: keep all, default) */
     struct belt_cfg_cache cache;       /* cache: */
     struct belt_cfg_mark mark;         /* where the section starts */
 };

@@ -278,6 +278,11 @@ const char *belt_config_store_path(const struct belt_config *cfg)
     return cfg->store.path;
 }
 
+int64_t belt_config_trace_retention_ms(const struct belt_config *cfg)
+{
+    return cfg->server.trace_retention_ms;
+}
+
 size_t belt_config_n_models(const struct belt_config *cfg)
 {
     return cfg->models.n;

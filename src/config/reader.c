@@ -243,7 +243,7 @@ static belt_status read_scalar(struct belt_cfg_reader *rd, struct fy_node *node,
     case BELT_CFG_DURATION:
         if (belt_parse_duration_ms(s, &iv) != 0)
             st = belt__cfg_error(rd, m, where,
-                                 "expected a duration like 250ms, 30s or 5m, got '%s'", s);
+                                 "expected a duration like 250ms, 30s, 5m or 30d, got '%s'", s);
         else if ((st = check_range(rd, m, where, f, (double)iv)) == BELT_OK)
             *(int64_t *)dst = iv;
         break;

@@ -56,6 +56,24 @@ static belt_status open_cache(struct belt_engine *e, struct belt_error *err)
     return st;
 }
 
+/* Writer upkeep (server.trace_retention): delete the oldest expired traces, a chunk per run. */
+static int trace_retention(struct belt_writer_ctx *ctx, void *ud)
+{
+    const int64_t *keep_ms = ud;
+    int64_t n = 0;
+    int more = belt__trace_prune(ctx, belt_wall_ms() - *keep_ms, 5000, &n);
+    if (n > 0)
+        BELT_LOG_D("trace retention: deleted %lld traces", (long long)n);
+    return more;
+}
+
+/* How often retention runs: a tenth of the retention, between 100 ms and a minute. */
+static int64_t upkeep_every_ms(int64_t retention_ms)
+{
+    int64_t every = retention_ms / 10;
+    return every < 100 ? 100 : every > 60000 ? 60000 : every;
+}
+
 belt_status belt_engine_new(const struct belt_engine_params *p, struct belt_engine **out,
                             struct belt_error *err)
 {
@@ -79,6 +97,11 @@ belt_status belt_engine_new(const struct belt_engine_params *p, struct belt_engi
         struct belt_writer_params wp = belt__writer_default_params();
         wp.path = path;
         wp.busy_timeout_ms = (int)p->config->store.busy_timeout_ms;
+        if (p->config->server.trace_retention_ms > 0) {
+            wp.upkeep = trace_retention;
+            wp.upkeep_ud = (void *)&p->config->server.trace_retention_ms;
+            wp.upkeep_every_ms = upkeep_every_ms(p->config->server.trace_retention_ms);
+        }
         st = e->store_path ? belt__writer_new(&wp, &e->writer, err)
                            : belt__error_set(err, BELT_ERR_NOMEM, 0, "out of memory");
     }

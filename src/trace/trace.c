@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "trace/trace.h"
 #include "util/error.h"
+#include "util/log.h"
 
 struct belt_trace_rec *belt__trace_rec_new(size_t n_steps)
 {
@@ -120,6 +121,88 @@ static belt_status trace_run(struct belt_writer_ctx *ctx, struct belt_write_job 
     if (sqlite3_step(q) != SQLITE_DONE)
         return BELT_ERR_STORE;
     return insert_steps(ctx, r);
+}
+
+/* ---- retention ------------------------------------------------------------------------------ */
+
+/* The oldest traces started before ?1, at most ?2 of them, found through the ts_ms index (so a
+ * store with nothing to delete costs one index probe); their steps first, then the traces. The
+ * two statements run in one transaction and pick the same rows. */
+static const char sql_prune_steps[] =
+    "DELETE FROM trace_steps WHERE trace_id IN"
+    " (SELECT id FROM traces WHERE ts_ms < ?1 ORDER BY ts_ms LIMIT ?2)";
+static const char sql_prune_traces[] =
+    "DELETE FROM traces WHERE rowid IN"
+    " (SELECT rowid FROM traces WHERE ts_ms < ?1 ORDER BY ts_ms LIMIT ?2)";
+
+static int prune_step(sqlite3 *db, sqlite3_stmt *q, int64_t before_ms, int64_t limit,
+                      int64_t *changed)
+{
+    sqlite3_bind_int64(q, 1, before_ms);
+    sqlite3_bind_int64(q, 2, limit);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return rc;
+    *changed = sqlite3_changes64(db);
+    return SQLITE_OK;
+}
+
+static int prune_with(sqlite3 *db, sqlite3_stmt *steps, sqlite3_stmt *traces, int64_t before_ms,
+                      int64_t limit, int64_t *n_traces)
+{
+    int64_t n_steps = 0;
+    int rc = prune_step(db, steps, before_ms, limit, &n_steps);
+    if (rc == SQLITE_OK)
+        rc = prune_step(db, traces, before_ms, limit, n_traces);
+    return rc;
+}
+
+int belt__trace_prune(struct belt_writer_ctx *ctx, int64_t before_ms, int64_t limit,
+                      int64_t *n_traces)
+{
+    *n_traces = 0;
+    sqlite3_stmt *steps = belt__writer_stmt(ctx, sql_prune_steps);
+    sqlite3_stmt *traces = steps ? belt__writer_stmt(ctx, sql_prune_traces) : NULL;
+    if (!traces)
+        return -1;
+    int rc = prune_with(ctx->db, steps, traces, before_ms, limit, n_traces);
+    if (rc != SQLITE_OK) {
+        BELT_LOG_E("trace retention: %s", sqlite3_errmsg(ctx->db));
+        return -1;
+    }
+    return *n_traces >= limit ? 1 : 0;
+}
+
+belt_status belt_store_prune_traces(struct belt_store *st, int64_t before_ms, int64_t *n_out,
+                                    struct belt_error *err)
+{
+    const int64_t chunk = 10000; /* rows per transaction: a running gateway's writer waits at
+                                    most one chunk for the lock */
+    int64_t total = 0;
+    sqlite3_stmt *steps = NULL, *traces = NULL;
+    belt_status s = belt__store_prepare(st, sql_prune_steps, &steps, err);
+    if (s == BELT_OK)
+        s = belt__store_prepare(st, sql_prune_traces, &traces, err);
+    for (int64_t n = chunk; s == BELT_OK && n >= chunk;) {
+        s = belt__store_begin(st, err);
+        if (s != BELT_OK)
+            break;
+        int rc = prune_with(belt__store_db(st), steps, traces, before_ms, chunk, &n);
+        if (rc != SQLITE_OK) {
+            s = belt__store_error(st, rc, err, "deleting old traces");
+            belt__store_rollback(st);
+            break;
+        }
+        s = belt__store_commit(st, err);
+        if (s == BELT_OK)
+            total += n;
+    }
+    sqlite3_finalize(steps);
+    sqlite3_finalize(traces);
+    if (n_out)
+        *n_out = total;
+    return s;
 }
 
 static void trace_release(struct belt_write_job *job)

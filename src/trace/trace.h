@@ -66,6 +66,12 @@ void belt__trace_rec_free(struct belt_trace_rec *r);
 /* Queue the record (ownership passes; dropped and freed when the writer is full). */
 int belt__trace_submit(struct belt_writer *w, struct belt_trace_rec *r);
 
+/* Writer upkeep for retention: delete the oldest traces started before before_ms (Unix ms), at
+ * most `limit`, with their steps, inside the writer's open transaction. Returns 1 when `limit`
+ * were deleted (more may be left), 0 when fewer, -1 on a store error (logged). */
+int belt__trace_prune(struct belt_writer_ctx *ctx, int64_t before_ms, int64_t limit,
+                      int64_t *n_traces);
+
 /* Step status word for an attempt status ("ok", "timeout", "ratelimited", "skipped",
  * "cancelled", "error"). */
 const char *belt__trace_step_status(belt_status st);

@@ -3,6 +3,7 @@
  * sleeps on a condition variable, takes up to max_batch jobs (after waiting up to max_delay_ms
  * for a batch to fill), runs them inside BEGIN IMMEDIATE ... COMMIT and releases them. flush()
  * waits on a second condition until the committed sequence number reaches the one it saw.
+ * With an upkeep hook the idle wait has a deadline, so upkeep runs while no job arrives too.
  */
 #include "belt_config.h"
 
@@ -35,6 +36,7 @@ struct belt_writer {
     int urgent;                      /* a flush waits: do not wait for the batch to fill */
     uint64_t seq_queued;             /* jobs ever queued */
     uint64_t seq_done;               /* jobs ever finished (applied or failed) */
+    int64_t next_upkeep_us;          /* belt_now_us() when upkeep is due (thread only) */
     struct belt_writer_stats stats;  /* counters */
     const char *sql_key[STMT_CACHE]; /* statement cache (thread only) */
     sqlite3_stmt *sql_stmt[STMT_CACHE];
@@ -80,15 +82,20 @@ sqlite3_stmt *belt__writer_stmt(struct belt_writer_ctx *ctx, const char *sql)
     return s;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
+static void deadline_after_us(struct timespec *ts, int64_t us)
 {
     clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    ts->tv_sec += (time_t)(us / 1000000);
+    ts->tv_nsec += (long)(us % 1000000) * 1000L;
     if (ts->tv_nsec >= 1000000000L) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms)
+{
+    deadline_after_us(ts, ms * 1000);
 }
 
 /* Take up to max_batch jobs off the queue (caller holds the lock). */
@@ -146,14 +153,58 @@ static size_t run_batch(struct belt_writer *w, struct belt_write_job *jobs)
     return failed;
 }
 
+/* Run the upkeep hook in its own transaction and schedule the next run (thread, unlocked). */
+static void run_upkeep(struct belt_writer *w)
+{
+    struct belt_writer_ctx ctx = {w, belt__store_db(w->st), w->st};
+    struct belt_error err;
+    int more = 0;
+    if (belt__store_begin(w->st, &err) != BELT_OK) {
+        BELT_LOG_E("store writer: upkeep: %s", err.msg);
+    } else {
+        more = w->p.upkeep(&ctx, w->p.upkeep_ud);
+        if (more < 0)
+            belt__store_rollback(w->st);
+        else if (belt__store_commit(w->st, &err) != BELT_OK) {
+            BELT_LOG_E("store writer: upkeep: commit failed: %s", err.msg);
+            belt__store_rollback(w->st);
+        }
+    }
+    int64_t now = belt_now_us();
+    w->next_upkeep_us = more > 0 ? now : now + w->p.upkeep_every_ms * 1000;
+    pthread_mutex_lock(&w->lock);
+    w->stats.upkeeps++;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Wait (lock held) until a job arrives or stop; with an upkeep hook, run it when due. */
+static void wait_for_work(struct belt_writer *w)
+{
+    while (!w->head && !w->stop) {
+        if (!w->p.upkeep) {
+            pthread_cond_wait(&w->wake, &w->lock);
+            continue;
+        }
+        int64_t left = w->next_upkeep_us - belt_now_us();
+        if (left <= 0) {
+            pthread_mutex_unlock(&w->lock);
+            run_upkeep(w);
+            pthread_mutex_lock(&w->lock);
+            continue;
+        }
+        struct timespec ts;
+        deadline_after_us(&ts, left);
+        pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     struct belt_writer *w = arg;
     prctl(PR_SET_NAME, "belt-writer", 0, 0, 0); /* shows in top -H, perf, gdb */
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->head && !w->stop)
-            pthread_cond_wait(&w->wake, &w->lock);
+        wait_for_work(w);
         if (!w->head && w->stop)
             break;
         if (w->depth < w->p.max_batch && !w->stop && w->p.max_delay_ms > 0) {
@@ -168,6 +219,8 @@ static void *writer_main(void *arg)
         struct belt_write_job *batch = take_batch(w, &n);
         pthread_mutex_unlock(&w->lock);
         size_t failed = run_batch(w, batch);
+        if (w->p.upkeep && belt_now_us() >= w->next_upkeep_us)
+            run_upkeep(w); /* before `done` is signalled: a flush also covers a due upkeep */
         pthread_mutex_lock(&w->lock);
         w->stats.written += n - failed;
         w->stats.failed += failed;
@@ -191,6 +244,9 @@ belt_status belt__writer_new(const struct belt_writer_params *p, struct belt_wri
         w->p.max_batch = 1000;
     if (!w->p.max_queue)
         w->p.max_queue = 100000;
+    if (w->p.upkeep_every_ms <= 0)
+        w->p.upkeep_every_ms = 60000;
+    w->next_upkeep_us = belt_now_us(); /* the first upkeep runs at start */
     struct belt_store_params sp = belt_store_default_params();
     sp.path = p->path;
     sp.busy_timeout_ms = p->busy_timeout_ms;

@@ -57,8 +57,15 @@ struct belt_writer_params {
     const char *path;     /* SQLite file (migrated on open) */
     size_t max_queue;     /* jobs queued at most; beyond, jobs are dropped (default 100000) */
     size_t max_batch;     /* jobs per transaction at most (default 1000) */
-    int64_t max_delay_ms; /* how long a job may wait for its batch to fill (default 50) */
+    int64_t max_delay_ms; /* how long a job may wait for its batch to fill (default 10) */
     int busy_timeout_ms;  /* SQLite busy timeout (default 5000) */
+    /* Upkeep on the writer thread (trace retention): run between batches and while idle, at
+     * most every upkeep_every_ms, inside its own transaction (rolled back when it fails).
+     * Returns 1 when it stopped with work left (it runs again after the next batch instead of
+     * waiting), 0 when done, -1 on error (after logging it). NULL: none. */
+    int (*upkeep)(struct belt_writer_ctx *ctx, void *ud);
+    void *upkeep_ud;
+    int64_t upkeep_every_ms; /* default 60000 */
 };
 
 struct belt_writer_stats {
@@ -67,6 +74,7 @@ struct belt_writer_stats {
     uint64_t failed;  /* jobs whose run failed */
     uint64_t dropped; /* jobs refused because the queue was full or the writer stopped */
     uint64_t batches; /* transactions committed */
+    uint64_t upkeeps; /* upkeep runs (committed or not) */
     uint64_t depth;   /* jobs waiting now */
 };
 

@@ -56,6 +56,8 @@ int belt_parse_duration_ms(const char *s, int64_t *out)
         mult = 60000;
     else if (strcmp(end, "h") == 0)
         mult = 3600000;
+    else if (strcmp(end, "d") == 0)
+        mult = 86400000;
     else if (strcmp(end, "us") == 0)
         mult = 0.001;
     else

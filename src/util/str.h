@@ -12,7 +12,7 @@
  * empty, has trailing garbage, or is out of range. */
 int belt_parse_i64(const char *s, int64_t *out);
 int belt_parse_double(const char *s, double *out);
-/* Parse a duration: "250ms", "30s", "5m", "2h", or a bare number of milliseconds. */
+/* Parse a duration: "250ms", "30s", "5m", "2h", "30d", or a bare number of milliseconds. */
 int belt_parse_duration_ms(const char *s, int64_t *out);
 /* ASCII-only helpers. */
 int belt_str_starts_with(const char *s, const char *prefix);

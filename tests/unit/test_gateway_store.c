@@ -12,6 +12,7 @@
 #include "store/store.h"
 #include "trace/trace.h"
 #include "trace/writer.h"
+#include "util/clock.h"
 
 struct tmp {
     char dir[256];
@@ -156,6 +157,149 @@ static void trace_writer_drops_when_full_and_never_blocks(void **state)
     belt_test_rmrf(t.dir);
 }
 
+/* ---- retention ---------------------------------------------------------------------------- */
+
+static int note_ts(void *ud, const struct belt_trace_info *t)
+{
+    int64_t *min_ts = ud;
+    if (*min_ts < 0 || t->ts_ms < *min_ts)
+        *min_ts = t->ts_ms;
+    return 0;
+}
+
+static struct belt_store *store_open(const char *db)
+{
+    struct belt_store_params sp = belt_store_default_params();
+    sp.path = db;
+    struct belt_store *st = NULL;
+    struct belt_error err;
+    BELT_ASSERT_OK_ERR(belt_store_open(&sp, &st, &err), &err);
+    return st;
+}
+
+static int steps_of(struct belt_store *st, int i)
+{
+    char id[33];
+    snprintf(id, sizeof(id), "%032x", i + 1);
+    struct steps_seen ss = {0, ""};
+    struct belt_error err;
+    BELT_ASSERT_OK(belt_store_trace_steps(st, id, note_step, &ss, &err));
+    return ss.n;
+}
+
+static void trace_prune_deletes_the_oldest_with_their_steps(void **state)
+{
+    (void)state;
+    struct tmp t;
+    tmp_open(&t);
+    struct belt_writer *w = writer_open(t.db, 100000);
+    for (int i = 0; i < 100; i++) /* started at 1000 .. 1099 ms, two steps each */
+        assert_int_equal(belt__trace_submit(w, make_trace(i, 2)), 0);
+    for (int i = 100; i < 20100; i++) /* 1100 .. 21099: more than two chunks of 10,000 */
+        assert_int_equal(belt__trace_submit(w, make_trace(i, 0)), 0);
+    struct belt_error err;
+    BELT_ASSERT_OK_ERR(belt__writer_flush(w, 30000, &err), &err);
+    belt__writer_free(w);
+
+    struct belt_store *st = store_open(t.db);
+    int64_t n = -1;
+    BELT_ASSERT_OK_ERR(belt_store_prune_traces(st, 1060, &n, &err), &err);
+    assert_int_equal(n, 60); /* 1000 .. 1059 */
+    int left = 0;
+    BELT_ASSERT_OK(belt_store_list_traces(st, NULL, count_trace, &left, &err));
+    assert_int_equal(left, 20040);
+    int64_t min_ts = -1;
+    BELT_ASSERT_OK(belt_store_list_traces(st, NULL, note_ts, &min_ts, &err));
+    assert_int_equal(min_ts, 1060);
+    assert_int_equal(steps_of(st, 59), 0); /* deleted with its trace */
+    assert_int_equal(steps_of(st, 60), 2); /* kept */
+    BELT_ASSERT_OK(belt_store_prune_traces(st, 1060, &n, &err));
+    assert_int_equal(n, 0); /* nothing older left */
+
+    BELT_ASSERT_OK_ERR(belt_store_prune_traces(st, 21000, &n, &err), &err);
+    assert_int_equal(n, 19940); /* over two full chunks and a partial one */
+    left = 0;
+    BELT_ASSERT_OK(belt_store_list_traces(st, NULL, count_trace, &left, &err));
+    assert_int_equal(left, 100);
+    assert_int_equal(steps_of(st, 99), 0);
+    belt_store_close(st);
+    belt_test_rmrf(t.dir);
+}
+
+struct upkeep_probe {
+    int64_t before_ms; /* prune what started before this */
+    int64_t limit;     /* per run */
+    int64_t deleted;   /* all runs */
+    int runs;
+    int runs_with_more;
+};
+
+static int probe_upkeep(struct belt_writer_ctx *ctx, void *ud)
+{
+    struct upkeep_probe *p = ud;
+    int64_t n = 0;
+    int more = belt__trace_prune(ctx, p->before_ms, p->limit, &n);
+    p->deleted += n;
+    p->runs++;
+    p->runs_with_more += more > 0;
+    return more;
+}
+
+static void writer_upkeep_runs_while_idle_and_again_when_work_is_left(void **state)
+{
+    (void)state;
+    struct tmp t;
+    tmp_open(&t);
+    struct belt_writer *w = writer_open(t.db, 1000); /* no upkeep */
+    for (int i = 0; i < 50; i++)                     /* 1000 .. 1049 ms */
+        assert_int_equal(belt__trace_submit(w, make_trace(i, 1)), 0);
+    struct belt_error err;
+    BELT_ASSERT_OK_ERR(belt__writer_flush(w, 10000, &err), &err);
+    belt__writer_free(w);
+
+    /* Due at start; no job comes. The first run finds a full chunk (10 of the 35 older than
+     * 1035), so the writer runs it again at once instead of waiting a minute, until a run
+     * leaves less than a chunk. */
+    struct upkeep_probe probe = {1035, 10, 0, 0, 0};
+    struct belt_writer_params p = belt__writer_default_params();
+    p.path = t.db;
+    p.upkeep = probe_upkeep;
+    p.upkeep_ud = &probe;
+    p.upkeep_every_ms = 60000;
+    BELT_ASSERT_OK_ERR(belt__writer_new(&p, &w, &err), &err);
+    struct belt_store *st = store_open(t.db);
+    int64_t min_ts = -1;
+    for (int waited = 0; waited < 10000 && min_ts != 1035; waited += 10) {
+        belt_sleep_ms(10);
+        min_ts = -1;
+        BELT_ASSERT_OK(belt_store_list_traces(st, NULL, note_ts, &min_ts, &err));
+    }
+    belt_sleep_ms(50); /* a fifth run would come now if the fourth had said "more" */
+    struct belt_writer_stats ws;
+    belt__writer_stats(w, &ws);
+    belt__writer_free(w); /* joins the thread: probe is ours again */
+    assert_int_equal(min_ts, 1035);
+    assert_int_equal(probe.deleted, 35);
+    assert_int_equal(probe.runs, 4); /* 10, 10, 10, 5 */
+    assert_int_equal(probe.runs_with_more, 3);
+    assert_int_equal(ws.upkeeps, 4);
+
+    /* Idle with nothing to delete: it runs again every upkeep_every_ms. */
+    probe = (struct upkeep_probe){1035, 10, 0, 0, 0};
+    p.upkeep_every_ms = 100;
+    BELT_ASSERT_OK_ERR(belt__writer_new(&p, &w, &err), &err);
+    belt_sleep_ms(500);
+    belt__writer_free(w);
+    assert_int_equal(probe.deleted, 0);
+    assert_true(probe.runs >= 2); /* at start and at least once 100 ms later */
+    assert_int_equal(probe.runs_with_more, 0);
+    int left = 0;
+    BELT_ASSERT_OK(belt_store_list_traces(st, NULL, count_trace, &left, &err));
+    assert_int_equal(left, 15);
+    belt_store_close(st);
+    belt_test_rmrf(t.dir);
+}
+
 /* ---- cache -------------------------------------------------------------------------------- */
 
 static void key_of(int i, unsigned char key[BELT_CACHE_KEY_LEN])
@@ -270,6 +414,8 @@ static void cache_persists_and_warms(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(trace_writer_batches_and_reads_back),
     cmocka_unit_test(trace_writer_drops_when_full_and_never_blocks),
+    cmocka_unit_test(trace_prune_deletes_the_oldest_with_their_steps),
+    cmocka_unit_test(writer_upkeep_runs_while_idle_and_again_when_work_is_left),
     cmocka_unit_test(cache_lru_bound_and_ttl),
     cmocka_unit_test(cache_entry_outlives_eviction),
     cmocka_unit_test(cache_persists_and_warms),

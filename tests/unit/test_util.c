@@ -42,9 +42,12 @@ static void str_durations(void **state)
     assert_int_equal(ms, 90000);
     assert_int_equal(belt_parse_duration_ms("100", &ms), 0);
     assert_int_equal(ms, 100);
+    assert_int_equal(belt_parse_duration_ms("30d", &ms), 0);
+    assert_int_equal(ms, 30LL * 86400000);
+    assert_int_equal(belt_parse_duration_ms("2w", &ms), -1);
     assert_int_equal(belt_parse_duration_ms("5 s", &ms), -1);
     assert_int_equal(belt_parse_duration_ms("-1s", &ms), -1);
-    assert_int_equal(belt_parse_duration_ms("3d", &ms), -1);
+    assert_int_equal(belt_parse_duration_ms("3y", &ms), -1);
 }
 
 static void utf8_validation_finds_first_bad_byte(void **state)

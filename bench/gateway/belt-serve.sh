@@ -2,7 +2,8 @@
 # Start `belt serve` for the peer benchmark (../shared/bench/peers/run.sh, target `custom`):
 # one model, gpt-4o-mini, proxied to the benchmark's fake upstream ($FAKE_URL), tracing on.
 #   usage: belt-serve.sh PORT [THREADS]      (env: BELT_BIN, BELT_BENCH_DIR)
-#   env:   BELT_TRACE=false (no trace rows), BELT_REUSEPORT=false, BELT_GUARDS=off (no injection
+#   env:   BELT_TRACE=false (no trace rows), BELT_TRACE_RETENTION=10s (server.trace_retention;
+#          default 0: traces kept), BELT_REUSEPORT=false, BELT_GUARDS=off (no injection
 #          guard, no PII redaction). With both off, what is left is the proxy core: evhttp, the
 #          request's JSON, libcurl, the answer's usage and cost, the audit row. The peer benchmark
 #          cannot put variables before CMD; use env: "env BELT_TRACE=false ... belt-serve.sh ..."
@@ -31,6 +32,7 @@ server:
   listen: "127.0.0.1:$port"
   threads: $threads
   trace: ${BELT_TRACE:-true}
+  trace_retention: ${BELT_TRACE_RETENTION:-0}
   reuseport: ${BELT_REUSEPORT:-true}
 guard:
   keys: { required: false }         # peers run without API keys; guards keep their defaults

@@ -59,11 +59,11 @@ static belt_status open_cache(struct belt_engine *e, struct belt_error *err)
 /* Writer upkeep (server.trace_retention): delete the oldest expired traces, a chunk per run. */
 static int trace_retention(struct belt_writer_ctx *ctx, void *ud)
 {
-    const int64_t *keep_ms = ud;
+    struct belt_engine *e = ud;
     int64_t n = 0;
-    int more = belt__trace_prune(ctx, belt_wall_ms() - *keep_ms, 5000, &n);
-    if (n > 0)
-        BELT_LOG_D("trace retention: deleted %lld traces", (long long)n);
+    int more = belt__trace_prune(ctx, belt_wall_ms() - e->cfg->server.trace_retention_ms, 5000, &n);
+    if (more >= 0) /* committed by the writer unless its COMMIT fails (then logged) */
+        e->traces_pruned += (uint64_t)n;
     return more;
 }
 
@@ -99,7 +99,7 @@ belt_status belt_engine_new(const struct belt_engine_params *p, struct belt_engi
         wp.busy_timeout_ms = (int)p->config->store.busy_timeout_ms;
         if (p->config->server.trace_retention_ms > 0) {
             wp.upkeep = trace_retention;
-            wp.upkeep_ud = (void *)&p->config->server.trace_retention_ms;
+            wp.upkeep_ud = e;
             wp.upkeep_every_ms = upkeep_every_ms(p->config->server.trace_retention_ms);
         }
         st = e->store_path ? belt__writer_new(&wp, &e->writer, err)
@@ -432,6 +432,12 @@ static void render_stores(const struct belt_engine *e, struct belt_buf *b)
                         (unsigned long long)ws.dropped);
         header(b, "belt_store_queue_depth", "gauge", "Writes waiting for the writer thread.");
         belt_buf_printf(b, "belt_store_queue_depth %llu\n", (unsigned long long)ws.depth);
+        if (e->cfg->server.trace_retention_ms > 0) {
+            header(b, "belt_traces_pruned_total", "counter",
+                   "Traces deleted by server.trace_retention.");
+            belt_buf_printf(b, "belt_traces_pruned_total %llu\n",
+                            (unsigned long long)e->traces_pruned);
+        }
     }
     long pages = 0, rss = 0;
     FILE *f = fopen("/proc/self/statm", "r");

@@ -30,6 +30,7 @@ struct belt_engine {
     struct belt_writer *writer;        /* owned; NULL without a store */
     struct belt_cache *cache;          /* owned; NULL when the cache is off */
     int trace_on;                      /* write traces */
+    _Atomic uint64_t traces_pruned;    /* deleted by server.trace_retention (writer thread) */
     struct belt_metrics metrics;       /* sharded counters */
     struct belt__route_engine *routes; /* owned: routers and model statistics (route/exec.h) */
 };

@@ -45,6 +45,10 @@ def serve_deletes_expired_traces_and_their_steps_and_keeps_the_audit():
         count(expiring, "traces")
     assert count(expiring, "trace_steps") == 0
     assert count(expiring, "audit", "kind = 'model.call'") == 3
+    st, _, raw = expiring.request("GET", "/metrics")
+    assert st == 200 and "\nbelt_traces_pruned_total 3\n" in raw.decode(), raw[-600:]
+    st, _, raw = kept.request("GET", "/metrics")  # no retention, no counter
+    assert st == 200 and "belt_traces_pruned_total" not in raw.decode()
     st, h, _, _ = expiring.chat({"model": "m1", "messages": HELLO})
     assert st == 200
     tid = h["x-belt-trace-id"]

@@ -219,14 +219,17 @@ static void *writer_main(void *arg)
         struct belt_write_job *batch = take_batch(w, &n);
         pthread_mutex_unlock(&w->lock);
         size_t failed = run_batch(w, batch);
-        if (w->p.upkeep && belt_now_us() >= w->next_upkeep_us)
-            run_upkeep(w); /* before `done` is signalled: a flush also covers a due upkeep */
         pthread_mutex_lock(&w->lock);
         w->stats.written += n - failed;
         w->stats.failed += failed;
         w->stats.batches++;
         w->seq_done += n;
         pthread_cond_broadcast(&w->done);
+        if (w->p.upkeep && !w->stop && belt_now_us() >= w->next_upkeep_us) {
+            pthread_mutex_unlock(&w->lock); /* after `done`: nobody waits for the upkeep */
+            run_upkeep(w);
+            pthread_mutex_lock(&w->lock);
+        }
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;

@@ -62,7 +62,7 @@ static int trace_retention(struct belt_writer_ctx *ctx, void *ud)
     struct belt_engine *e = ud;
     int64_t n = 0;
     int more = belt__trace_prune(ctx, belt_wall_ms() - e->cfg->server.trace_retention_ms, 5000, &n);
-    if (more >= 0) /* committed by the writer unless its COMMIT fails (then logged) */
+    if (more >= 0) /* counted before the writer commits; a failed COMMIT is logged */
         e->traces_pruned += (uint64_t)n;
     return more;
 }

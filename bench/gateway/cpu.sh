@@ -6,24 +6,14 @@
 #   env:   BELT_BUILD (default ./build), THREADS (belt loops, default 2),
 #          GUARDS=off (no injection guard, no PII redaction; default: the guards' defaults)
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-build=${BELT_BUILD:-$top/build}
+. "$(dirname "$0")/lib.sh"
 conns=${1:-64}; secs=${2:-10}; reps=${3:-3}; shift $(( $# > 3 ? 3 : $# )) || true
-lua=${CHAT_LUA:-$top/../shared/bench/peers/chat.lua}
-[ -f "$lua" ] || { echo "needs $lua (../shared/bench/peers)"; exit 1; }
-tmp=$(mktemp -d /tmp/belt-cpu.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-"$build/tests/fake_upstream" --port 0 > "$tmp/fake.out" 2>&1 & pids+=($!)
-for _ in $(seq 50); do grep -q PORT "$tmp/fake.out" && break; sleep 0.1; done
-export FAKE_URL="http://127.0.0.1:$(awk '/PORT/{print $2}' "$tmp/fake.out")/v1"
+need_lua
+bench_init cpu
+start_fake
 port=$((20000 + RANDOM % 20000))
-[ "${GUARDS:-default}" = off ] && export BELT_GUARDS=off
-BELT_BIN="$build/belt" BELT_BENCH_DIR="$tmp/belt" "$here/belt-serve.sh" "$port" "${THREADS:-2}" \
-    > "$tmp/belt.out" 2>&1 & bpid=$!; pids+=($bpid)
-for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done
+if [ "${GUARDS:-default}" = off ]; then export BELT_GUARDS=off; fi
+start_belt "$port" "${THREADS:-2}"
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$bpid/stat"; }
 wcpu() { for t in /proc/$bpid/task/*; do grep -qx belt-writer "$t/comm" && awk '{print $14 + $15}' "$t/stat"; done; true; }

@@ -10,28 +10,15 @@
 #   env:   BELT_BUILD (default ./build)
 # Prints per target the median (min-max over REPS) of requests/s and of the p50 latency.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-build=${BELT_BUILD:-$top/build}
+. "$(dirname "$0")/lib.sh"
 conns=${1:-1}; secs=${2:-5}; reps=${3:-3}
-lua=${CHAT_LUA:-$top/../shared/bench/peers/chat.lua}
-[ -f "$lua" ] || { echo "needs $lua (../shared/bench/peers)"; exit 1; }
+need_lua
 command -v nginx > /dev/null || { echo "needs nginx (scripts/deps.sh --bench)"; exit 1; }
-tmp=$(mktemp -d /tmp/belt-floor.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-"$build/tests/fake_upstream" --port 0 > "$tmp/fake.out" 2>&1 & pids+=($!)
-for _ in $(seq 50); do grep -q PORT "$tmp/fake.out" && break; sleep 0.1; done
-fport=$(awk '/PORT/{print $2}' "$tmp/fake.out")
-export FAKE_URL="http://127.0.0.1:$fport/v1"
-
+bench_init floor
+start_fake
 nport=$((20000 + RANDOM % 10000)); bport=$((30000 + RANDOM % 10000))
 "$here/nginx-hop.sh" "$nport" 2 > "$tmp/nginx.out" 2>&1 & pids+=($!)
-BELT_BIN="$build/belt" BELT_BENCH_DIR="$tmp/belt" "$here/belt-serve.sh" "$bport" 2 \
-    > "$tmp/belt.out" 2>&1 & pids+=($!)
-for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done
+start_belt "$bport" 2
 sleep 0.5
 
 run() { # URL -> "rps p50_us"

@@ -7,24 +7,14 @@
 #   env:   BELT_BUILD (default ./build), THREADS (default 2), and belt-serve.sh's knobs
 #          (BELT_TRACE_RETENTION=10s, BELT_TRACE=false, BELT_GUARDS=off)
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-build=${BELT_BUILD:-$top/build}
+. "$(dirname "$0")/lib.sh"
 secs=${1:-60}; conns=${2:-64}
-lua=${CHAT_LUA:-$top/../shared/bench/peers/chat.lua}
-[ -f "$lua" ] || { echo "needs $lua (../shared/bench/peers)"; exit 1; }
-command -v sqlite3 > /dev/null || { echo "needs sqlite3 (scripts/deps.sh --bench)"; exit 1; }
-tmp=$(mktemp -d /tmp/belt-soak.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-"$build/tests/fake_upstream" --port 0 > "$tmp/fake.out" 2>&1 & pids+=($!)
-for _ in $(seq 50); do grep -q PORT "$tmp/fake.out" && break; sleep 0.1; done
-export FAKE_URL="http://127.0.0.1:$(awk '/PORT/{print $2}' "$tmp/fake.out")/v1"
+need_lua
+command -v sqlite3 > /dev/null || { echo "needs sqlite3 (scripts/deps.sh)"; exit 1; }
+bench_init soak
+start_fake
 port=$((20000 + RANDOM % 20000))
-BELT_BIN="$build/belt" BELT_BENCH_DIR="$tmp/belt" "$here/belt-serve.sh" "$port" "${THREADS:-2}" \
-    > "$tmp/belt.out" 2>&1 & bpid=$!; pids+=($bpid)
-for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done
+start_belt "$port" "${THREADS:-2}"
 db=$tmp/belt/belt.db
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $conns connections for ${secs}s"
 c0=$(awk '{print $14 + $15}' "/proc/$bpid/stat")

@@ -5,19 +5,13 @@
 #   usage: bench/gateway/streams.sh [N] [STREAM_MS] [CHUNKS]
 #   env:   BELT_BUILD (default ./build), THREADS (belt loops, default 2), RAMP_MS (default 0)
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-build=${BELT_BUILD:-$top/build}
+. "$(dirname "$0")/lib.sh"
 n=${1:-5000}; ms=${2:-1000}; chunks=${3:-10}
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge $((2 * n + 100)) ] || { echo "need ulimit -n >= $((2 * n + 100)), have $(ulimit -n)"; exit 1; }
-tmp=$(mktemp -d /tmp/belt-streams.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-"$build/tests/fake_upstream" --port 0 > "$tmp/fake.out" 2>&1 & pids+=($!)
-for _ in $(seq 50); do grep -q PORT "$tmp/fake.out" && break; sleep 0.1; done
-fake="http://127.0.0.1:$(awk '/PORT/{print $2}' "$tmp/fake.out")/v1"
+bench_init streams
+start_fake
+fake=$FAKE_URL
 cat > "$tmp/belt.yaml" <<YAML
 store: { path: $tmp/belt.db }
 models:
@@ -27,7 +21,7 @@ server: { listen: "127.0.0.1:0", threads: ${THREADS:-2}, max_inflight: 100000 }
 guard: { keys: { required: false } }
 YAML
 "$build/belt" -c "$tmp/belt.yaml" serve > "$tmp/belt.out" 2> "$tmp/belt.err" & bpid=$!; pids+=($bpid)
-for _ in $(seq 50); do grep -q listening "$tmp/belt.out" && break; sleep 0.1; done
+wait_line "$tmp/belt.out" listening || { echo "belt serve did not start"; cat "$tmp/belt.err"; exit 1; }
 port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/belt.out")
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); belt idle RSS $(awk '/VmRSS/{print $2}' /proc/$bpid/status) kB"
 cpu0=$(awk '{print $14 + $15}' "/proc/$bpid/stat")

@@ -1,6 +1,6 @@
 /*
- * cmd_audit.c — `belt audit verify|export|log`: check the hash chain and MACed checkpoints of
- * the audit log, export it as JSONL, or list recent events.
+ * cmd_audit.c — `belt audit verify|export|log|archive`: check the hash chain and MACed
+ * checkpoints of the audit log, export it as JSONL, list recent events, or move old rows out.
  */
 #include "belt_config.h"
 
@@ -10,8 +10,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "util/buf.h"
 #include "util/clock.h"
+#include "util/str.h"
 
 static const char *const problem_names[] = {
     "ok",        "edited",    "deleted",        "inserted",
@@ -34,17 +34,7 @@ static int export_row(void *ud, const struct belt_audit_row *r)
                 r->actor ? r->actor : "-", r->subject ? r->subject : "-");
         return 0;
     }
-    struct belt_buf b;
-    belt_buf_init(&b, 0);
-    belt_buf_printf(&b, "{\"seq\":%lld,\"ts_ms\":%lld,\"kind\":", (long long)r->seq,
-                    (long long)r->ts_ms);
-    belt_buf_append_json_string(&b, r->kind, strlen(r->kind));
-    belt_buf_puts(&b, ",\"content\":");
-    belt_buf_append_json_string(&b, r->content, strlen(r->content));
-    belt_buf_printf(&b, ",\"prev_hash\":\"%s\",\"hash\":\"%s\"}\n", r->prev_hash, r->hash);
-    fputs(belt_buf_cstr(&b), es->fp);
-    belt_buf_deinit(&b);
-    return ferror(es->fp) ? 1 : 0;
+    return belt_audit_row_write_json(r, es->fp) != 0;
 }
 
 static int run_verify(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
@@ -87,11 +77,17 @@ static int run_verify(struct cli_ctx *ctx, const struct cli_command *cmd, int ar
     if (json)
         printf("{\"ok\":%s,\"rows\":%lld,\"last_seq\":%lld,\"checkpoints\":%lld,"
                "\"last_checkpoint\":%lld,\"key_checked\":%s,\"problem\":\"%s\",\"bad_seq\":%lld,"
-               "\"problems\":%lld,\"detail\":\"%s\"}\n",
+               "\"problems\":%lld,\"detail\":\"%s\",\"archived_through\":%lld}\n",
                v == BELT_OK ? "true" : "false", (long long)rep.n_rows, (long long)rep.last_seq,
                (long long)rep.n_checkpoints, (long long)rep.last_checkpoint_seq,
                rep.key_checked ? "true" : "false", problem_names[rep.problem],
-               (long long)rep.bad_seq, (long long)rep.n_problems, rep.detail);
+               (long long)rep.bad_seq, (long long)rep.n_problems, rep.detail,
+               (long long)rep.archived_through);
+    else if (v == BELT_OK && rep.archived_through > 0)
+        printf("ok: %lld rows (rows up to %lld archived), %lld checkpoints (last at row %lld), "
+               "MACs %s\n",
+               (long long)rep.n_rows, (long long)rep.archived_through, (long long)rep.n_checkpoints,
+               (long long)rep.last_checkpoint_seq, rep.key_checked ? "verified" : "not checked");
     else if (v == BELT_OK)
         printf("ok: %lld rows, %lld checkpoints (last at row %lld), MACs %s\n",
                (long long)rep.n_rows, (long long)rep.n_checkpoints,
@@ -165,10 +161,86 @@ static int run_export(struct cli_ctx *ctx, const struct cli_command *cmd, int pr
     return CLI_EXIT_OK;
 }
 
+/* A time option: a duration back from now (30d) or Unix ms. */
+static int parse_before(const struct cli_command *cmd, const char *s, int64_t *out)
+{
+    int64_t v;
+    if (belt_parse_i64(s, &v) == 0 && v >= 0) {
+        *out = v;
+        return 0;
+    }
+    if (belt_parse_duration_ms(s, &v) == 0) {
+        *out = belt_wall_ms() - v;
+        return 0;
+    }
+    cli_usage_error(cmd,
+                    "--older-than: expected a duration back from now (30d, 12h) or Unix ms, "
+                    "got '%s'",
+                    s);
+    return -1;
+}
+
+static int run_archive(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
+{
+    enum { O_OUT = 256, O_THROUGH, O_OLDER };
+    static const struct option opts[] = {{"out", required_argument, NULL, O_OUT},
+                                         {"through", required_argument, NULL, O_THROUGH},
+                                         {"older-than", required_argument, NULL, O_OLDER},
+                                         {NULL, 0, NULL, 0}};
+    long through = 0;
+    int64_t before = 0;
+    const char *out = NULL;
+    for (;;) {
+        int c = getopt_long(argc, argv, "", opts, NULL);
+        if (c == -1)
+            break;
+        if (c == O_OUT) {
+            out = optarg;
+        } else if (c == O_THROUGH) {
+            if (cli_parse_long(cmd, "--through", optarg, &through) != 0 || through < 1)
+                return through < 1 ? cli_usage_error(cmd, "--through: expected a row >= 1")
+                                   : CLI_EXIT_USAGE;
+        } else if (c == O_OLDER) {
+            if (parse_before(cmd, optarg, &before) != 0)
+                return CLI_EXIT_USAGE;
+        } else {
+            return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!out || (!through && !before))
+        return cli_usage_error(cmd, "archive needs --out FILE and --through SEQ or --older-than T");
+    struct belt_error err = {0};
+    struct belt_config *cfg = NULL;
+    struct belt_store *st = NULL;
+    struct belt_audit *a = NULL;
+    belt_status s = cli_load_config(ctx, &cfg, &err);
+    if (s == BELT_OK)
+        s = cli_open_store(cfg, &st, &err);
+    if (s == BELT_OK)
+        s = belt_audit_open_config(cfg, st, &a, &err);
+    int64_t from = 0, to = 0;
+    if (s == BELT_OK)
+        s = belt_audit_archive(a, through, before, out, &from, &to, &err);
+    belt_audit_close(a);
+    belt_store_close(st);
+    belt_config_free(cfg);
+    if (s != BELT_OK)
+        return cli_fail(&err, s);
+    if (to == 0)
+        printf("nothing to archive: no row in range (the newest row always stays)\n");
+    else
+        printf("archived rows %lld..%lld (%lld row%s) to %s; the log now starts at row %lld\n",
+               (long long)from, (long long)to, (long long)(to - from + 1), to > from ? "s" : "",
+               out, (long long)(to + 1));
+    return CLI_EXIT_OK;
+}
+
 static int run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_error(cmd, "expected verify, export or log");
+        return cli_usage_error(cmd, "expected verify, export, log or archive");
     optind = 1;
     opterr = 0;
     if (strcmp(argv[1], "verify") == 0)
@@ -177,6 +249,8 @@ static int run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, cha
         return run_export(ctx, cmd, 0, argc - 1, argv + 1);
     if (strcmp(argv[1], "log") == 0)
         return run_export(ctx, cmd, 1, argc - 1, argv + 1);
+    if (strcmp(argv[1], "archive") == 0)
+        return run_archive(ctx, cmd, argc - 1, argv + 1);
     return cli_usage_error(cmd, "unknown subcommand '%s'", argv[1]);
 }
 
@@ -185,6 +259,7 @@ const struct cli_command cli_audit_cmd = {
     "usage: belt [-c FILE] audit verify [--json] [--no-key]\n"
     "       belt [-c FILE] audit export [--from SEQ] [--to SEQ] [--kind PREFIX] [--out FILE]\n"
     "       belt [-c FILE] audit log [--last N] [--kind PREFIX]\n"
+    "       belt [-c FILE] audit archive --out FILE (--through SEQ | --older-than T)\n"
     "\n"
     "verify  recompute the hash chain and check every MACed checkpoint and the head with the\n"
     "        audit key (guard.audit); exit 1 naming the first bad row if a row was edited,\n"
@@ -192,4 +267,8 @@ const struct cli_command cli_audit_cmd = {
     "        --no-key checks the chain alone.\n"
     "export  one JSON object per row: seq, ts_ms, kind, content (the hashed canonical JSON),\n"
     "        prev_hash and hash (hex), so that anyone can recompute the chain\n"
-    "log     recent events, one line each"};
+    "log     recent events, one line each\n"
+    "archive verify the log, write the rows up to SEQ (or older than T: 30d) to FILE in the\n"
+    "        export format (never over an existing file), then delete them from the store,\n"
+    "        keeping the MACed hash of the last one so that verify still checks the rest; the\n"
+    "        newest row always stays"};

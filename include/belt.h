@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -1648,6 +1649,7 @@ struct belt_audit_report {
     int64_t bad_seq;                 /* the first bad row (or checkpoint) */
     int64_t n_problems;              /* how many rows/checkpoints are bad in all */
     char detail[256];                /* "row 42: content does not match its hash (edited)" */
+    int64_t archived_through;        /* rows up to this one were archived (0: none) */
 };
 
 /* Check the whole log: hashes, chain, sequence, checkpoints and head (MACs need the key; pass
@@ -1675,6 +1677,22 @@ typedef int belt_audit_row_fn(void *ud, const struct belt_audit_row *row);
 BELT_API belt_status belt_audit_list(struct belt_store *st, int64_t from_seq, int64_t to_seq,
                                      const char *kind, belt_audit_row_fn *fn, void *ud,
                                      struct belt_error *err);
+/* Write one row as a JSON line (seq, ts_ms, kind, content, prev_hash, hash: what anyone needs to
+ * recompute the chain): the format of `belt audit export` and of archives. 0, or -1 when fp
+ * reports a write error. */
+BELT_API int belt_audit_row_write_json(const struct belt_audit_row *r, FILE *fp);
+
+/* Move old rows out of the store into a file, keeping the log verifiable. The whole log is
+ * verified first (with the handle's key) and a tampered log is refused. The rows up to
+ * through_seq (> 0) and started before before_ms (> 0; at least one of the two is given) go
+ * to `path` as JSON lines, written atomically and never over an existing file; then, in one
+ * transaction, the last archived row's hash is stored MACed (table audit_archived: the chain
+ * in the table resumes from it) and the rows and their checkpoints are deleted. The newest row
+ * always stays (the MACed head points at it). *from / *to get the rows archived (both 0 when
+ * there was nothing to archive; no file is written then). */
+BELT_API belt_status belt_audit_archive(struct belt_audit *a, int64_t through_seq,
+                                        int64_t before_ms, const char *path, int64_t *from,
+                                        int64_t *to, struct belt_error *err);
 
 /* ---- API keys, budgets, rate limits -------------------------------------------------------- */
 

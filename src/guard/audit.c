@@ -28,6 +28,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/fileio.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -630,21 +631,60 @@ static belt_status verify_anchors(struct verifier *v, struct belt_store *st, str
                                                  : belt__store_error(st, rc, err, "audit head");
 }
 
+/* The archive anchors, oldest first: each MAC (with the key), and where the chain in the table
+ * resumes — after the last one, from its hash (expected row and prev hash). */
+static belt_status verify_archived(struct verifier *v, struct belt_store *st, int64_t *expected,
+                                   unsigned char prev[HASH_LEN], struct belt_error *err)
+{
+    sqlite3_stmt *q = NULL;
+    belt_status s =
+        belt__store_prepare(st, "SELECT seq, hash, mac FROM audit_archived ORDER BY seq", &q, err);
+    if (s != BELT_OK)
+        return s;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(q, 0);
+        const void *hash = sqlite3_column_blob(q, 1), *mac = sqlite3_column_blob(q, 2);
+        if (sqlite3_column_bytes(q, 1) != HASH_LEN || sqlite3_column_bytes(q, 2) != MAC_LEN) {
+            problem(v, BELT_AUDIT_BAD_CHECKPOINT, seq, "archive anchor at row %lld is malformed",
+                    (long long)seq);
+            continue;
+        }
+        if (v->key) {
+            unsigned char want[MAC_LEN];
+            mac_of(v->key, v->key_len, "archive", seq, hash, want);
+            if (sodium_memcmp(want, mac, MAC_LEN) != 0)
+                problem(v, BELT_AUDIT_BAD_CHECKPOINT, seq,
+                        "archive anchor at row %lld: MAC does not verify (forged, or the wrong "
+                        "key)",
+                        (long long)seq);
+        }
+        v->rep->archived_through = seq;
+        *expected = seq + 1;
+        memcpy(prev, hash, HASH_LEN);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? BELT_OK : belt__store_error(st, rc, err, "audit archive anchors");
+}
+
 belt_status belt_audit_verify(struct belt_store *st, const unsigned char *key, size_t key_len,
                               struct belt_audit_report *rep, struct belt_error *err)
 {
     memset(rep, 0, sizeof(*rep));
     struct verifier v = {rep, key, key_len};
     rep->key_checked = key != NULL;
-    sqlite3_stmt *q = NULL;
-    belt_status s = belt__store_prepare(st,
-                                        "SELECT seq, ts_ms, kind, actor, subject, content, "
-                                        "prev_hash, hash FROM audit ORDER BY seq",
-                                        &q, err);
-    if (s != BELT_OK)
-        return s;
     int64_t expected = 1;
     unsigned char prev[HASH_LEN] = {0};
+    belt_status s = verify_archived(&v, st, &expected, prev, err);
+    if (s != BELT_OK)
+        return s;
+    sqlite3_stmt *q = NULL;
+    s = belt__store_prepare(st,
+                            "SELECT seq, ts_ms, kind, actor, subject, content, "
+                            "prev_hash, hash FROM audit ORDER BY seq",
+                            &q, err);
+    if (s != BELT_OK)
+        return s;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW)
         verify_row(&v, q, &expected, prev);
@@ -699,4 +739,158 @@ belt_status belt_audit_list(struct belt_store *st, int64_t from_seq, int64_t to_
         s = belt__store_error(st, rc, err, "audit list");
     sqlite3_finalize(q);
     return s;
+}
+
+int belt_audit_row_write_json(const struct belt_audit_row *r, FILE *fp)
+{
+    struct belt_buf b;
+    belt_buf_init(&b, 0);
+    int bad = belt_buf_printf(&b, "{\"seq\":%lld,\"ts_ms\":%lld,\"kind\":", (long long)r->seq,
+                              (long long)r->ts_ms) != BELT_OK;
+    bad |= belt_buf_append_json_string(&b, r->kind, strlen(r->kind)) != BELT_OK;
+    bad |= belt_buf_puts(&b, ",\"content\":") != BELT_OK;
+    bad |= belt_buf_append_json_string(&b, r->content, strlen(r->content)) != BELT_OK;
+    bad |= belt_buf_printf(&b, ",\"prev_hash\":\"%s\",\"hash\":\"%s\"}\n", r->prev_hash, r->hash) !=
+           BELT_OK;
+    bad = bad || fwrite(b.data, 1, b.len, fp) != b.len;
+    belt_buf_deinit(&b);
+    return bad || ferror(fp) ? -1 : 0;
+}
+
+/* ---- archiving ---------------------------------------------------------------------------- */
+
+/* One integer from a query with one optional int64 parameter (0 when there is no row). */
+static belt_status query_i64(struct belt_store *st, const char *sql, int64_t arg, int64_t *out,
+                             struct belt_error *err)
+{
+    sqlite3_stmt *q = NULL;
+    belt_status s = belt__store_prepare(st, sql, &q, err);
+    if (s != BELT_OK)
+        return s;
+    if (sqlite3_bind_parameter_count(q) > 0)
+        sqlite3_bind_int64(q, 1, arg);
+    int rc = sqlite3_step(q);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? BELT_OK
+                                                 : belt__store_error(st, rc, err, "audit archive");
+}
+
+struct archive_out {
+    FILE *fp;
+    int64_t n;
+    int failed;
+};
+
+static int archive_row(void *ud, const struct belt_audit_row *r)
+{
+    struct archive_out *o = ud;
+    if (belt_audit_row_write_json(r, o->fp) != 0) {
+        o->failed = 1;
+        return 1;
+    }
+    o->n++;
+    return 0;
+}
+
+/* Inside a transaction: anchor the chain at row `to`, then delete the rows and checkpoints it
+ * covers (the delete trigger allows exactly those). */
+static belt_status anchor_and_delete(struct belt_audit *a, int64_t to, const char *path,
+                                     struct belt_error *err)
+{
+    unsigned char hash[HASH_LEN], mac[MAC_LEN];
+    if (!row_hash(a->st, to, hash))
+        return belt__error_set(err, BELT_ERR_STORE, 0, "audit row %lld vanished while archiving",
+                               (long long)to);
+    mac_of(a->key, a->key_len, "archive", to, hash, mac);
+    sqlite3_stmt *q = NULL;
+    belt_status s = belt__store_prepare(
+        a->st, "INSERT INTO audit_archived(seq, ts_ms, hash, mac, file) VALUES(?,?,?,?,?)", &q,
+        err);
+    if (s != BELT_OK)
+        return s;
+    sqlite3_bind_int64(q, 1, to);
+    sqlite3_bind_int64(q, 2, belt_wall_ms());
+    sqlite3_bind_blob(q, 3, hash, HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 4, mac, MAC_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, path, -1, SQLITE_STATIC);
+    s = step_done(a->st, q, err, "audit archive anchor");
+    sqlite3_finalize(q);
+    static const char *const del[] = {"DELETE FROM audit WHERE seq <= ?",
+                                      "DELETE FROM audit_checkpoints WHERE seq <= ?"};
+    for (size_t i = 0; s == BELT_OK && i < BELT_ARRAY_LEN(del); i++) {
+        s = belt__store_prepare(a->st, del[i], &q, err);
+        if (s != BELT_OK)
+            break;
+        sqlite3_bind_int64(q, 1, to);
+        s = step_done(a->st, q, err, "audit archive delete");
+        sqlite3_finalize(q);
+    }
+    return s;
+}
+
+belt_status belt_audit_archive(struct belt_audit *a, int64_t through_seq, int64_t before_ms,
+                               const char *path, int64_t *from, int64_t *to, struct belt_error *err)
+{
+    *from = *to = 0;
+    if (!path || !*path || (through_seq <= 0 && before_ms <= 0))
+        return belt__error_set(err, BELT_ERR_INVALID, 0,
+                               "audit archive: a file and a last row or a time are required");
+    if (a->key_len == 0)
+        return belt__error_set(err, BELT_ERR_INVALID, 0, "audit archive needs the audit key");
+    struct belt_audit_report rep;
+    belt_status s = belt_audit_verify(a->st, a->key, a->key_len, &rep, err);
+    if (s == BELT_ERR_CHECKSUM)
+        return belt__error_set(err, s, 0, "refusing to archive a tampered audit log: %s",
+                               rep.detail);
+    if (s != BELT_OK)
+        return s;
+    int64_t cut = rep.last_seq - 1; /* the newest row stays: the head points at it */
+    if (through_seq > 0 && through_seq < cut)
+        cut = through_seq;
+    if (before_ms > 0) {
+        int64_t by_time = 0;
+        s = query_i64(a->st, "SELECT coalesce(max(seq), 0) FROM audit WHERE ts_ms < ?", before_ms,
+                      &by_time, err);
+        if (s != BELT_OK)
+            return s;
+        if (by_time < cut)
+            cut = by_time;
+    }
+    int64_t first = rep.archived_through + 1;
+    if (cut < first)
+        return BELT_OK; /* nothing to archive */
+    struct belt_atomic_file af = {0};
+    s = belt_atomic_file_open(&af, path, err);
+    if (s != BELT_OK)
+        return s;
+    struct archive_out o = {af.fp, 0, 0};
+    s = belt_audit_list(a->st, first, cut, NULL, archive_row, &o, err);
+    if (s == BELT_OK && (o.failed || o.n != cut - first + 1))
+        s = belt__error_set(err, o.failed ? BELT_ERR_IO : BELT_ERR_STORE, 0,
+                            o.failed ? "%s: write failed" : "%s: rows changed while archiving",
+                            path);
+    int existed = 0;
+    if (s == BELT_OK)
+        s = belt_atomic_file_commit_new(&af, &existed, err);
+    else
+        belt_atomic_file_abort(&af);
+    if (s == BELT_OK && existed)
+        s = belt__error_set(err, BELT_ERR_INVALID, 0,
+                            "%s already exists: archives are never overwritten", path);
+    if (s != BELT_OK)
+        return s;
+    s = belt__store_begin(a->st, err); /* the file is on disk: now the rows may go */
+    if (s == BELT_OK) {
+        s = anchor_and_delete(a, cut, path, err);
+        if (s == BELT_OK)
+            s = belt__store_commit(a->st, err);
+        else
+            belt__store_rollback(a->st);
+    }
+    if (s != BELT_OK)
+        return s;
+    *from = first;
+    *to = cut;
+    return BELT_OK;
 }

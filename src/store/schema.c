@@ -206,6 +206,19 @@ static const struct migration migrations[] = {
         "  INSERT INTO passages_fts(rowid, corpus, text)"
         "    VALUES (new.id, hex(new.corpus) || '0', new.text);"
         "  END;"},
+    /* Archived audit rows (src/guard/audit.c, `belt audit archive`): the rows up to `seq` went
+     * to a file; the MACed hash of that last row is where the chain in the table resumes. The
+     * delete trigger now lets the archiver remove rows an anchor covers, and nothing else. */
+    {5, "CREATE TABLE audit_archived("
+        "  seq INTEGER PRIMARY KEY," /* the last row moved out */
+        "  ts_ms INTEGER NOT NULL,"  /* when */
+        "  hash BLOB NOT NULL,"      /* that row's hash: the next row's prev_hash */
+        "  mac BLOB NOT NULL,"       /* HMAC-SHA256(key, "archive" || seq || hash) */
+        "  file TEXT);"              /* where the rows went, as given */
+        "DROP TRIGGER audit_no_delete;"
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+        "  WHEN OLD.seq > (SELECT coalesce(max(seq), 0) FROM audit_archived)"
+        "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"},
 };
 
 int belt_store_schema_latest(void)

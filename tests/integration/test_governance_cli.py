@@ -94,6 +94,50 @@ def test_audit(d):
     check(rc == 1 and json.loads(out)["problem"] in ("edited", "bad_checkpoint"), "wrong key")
 
 
+def chain_from(rows, prev):
+    """The rows chain from prev (hex) on; returns the last hash, or None."""
+    for r in rows:
+        h = hashlib.sha256(bytes.fromhex(prev) + r["content"].encode()).hexdigest()
+        if r["prev_hash"] != prev or h != r["hash"]:
+            return None
+        prev = h
+    return prev
+
+
+def test_audit_archive(d):
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        rc, _, err = run(["keys", "create", name], d)
+        check(rc == 0, f"keys create {name}: {err}")
+    rc, out, _ = run(["audit", "export"], d)
+    before = [json.loads(l) for l in out.splitlines()]
+    check([r["seq"] for r in before] == list(range(1, 6)), "five rows to archive from")
+    arc1, arc2 = os.path.join(d, "audit-1.jsonl"), os.path.join(d, "audit-2.jsonl")
+    rc, out, err = run(["audit", "archive", "--out", arc1, "--through", "3"], d)
+    check(rc == 0 and out.startswith("archived rows 1..3 (3 rows)"), f"archive: {rc} {out} {err}")
+    rows = [json.loads(l) for l in open(arc1)]
+    check(rows == before[:3], "the archive holds the exported rows, byte for byte")
+    last = chain_from(rows, "0" * 64)
+    check(last == before[2]["hash"], "the archive's chain recomputes")
+    rc, out, err = run(["audit", "verify", "--json"], d)
+    rep = json.loads(out) if rc in (0, 1) else {}
+    check(rc == 0 and rep["rows"] == 2 and rep["archived_through"] == 3,
+          f"verify after archive: {out} {err}")
+    rc, out, _ = run(["audit", "export"], d)
+    rest = [json.loads(l) for l in out.splitlines()]
+    check(chain_from(rest, last) == before[4]["hash"], "the table's chain resumes from the archive")
+    rc, out, err = run(["audit", "archive", "--out", arc1, "--through", "4"], d)
+    check(rc == 1 and "never overwritten" in err, f"existing file refused: {rc} {err}")
+    rc, out, err = run(["audit", "archive", "--out", arc2, "--older-than", "0ms"], d)
+    check(rc == 0 and out.startswith("archived rows 4..4 (1 row)"), f"by age: {out} {err}")
+    rc, out, err = run(["audit", "archive", "--out", arc2 + ".x", "--through", "9"], d)
+    check(rc == 0 and out.startswith("nothing to archive") and not os.path.exists(arc2 + ".x"),
+          f"the newest row stays: {out} {err}")
+    rc, _, err = run(["audit", "archive", "--through", "2"], d)
+    check(rc == 2 and "--out" in err, f"usage: {err}")
+    rc, _, err = run(["audit", "archive", "--out", arc2, "--older-than", "soon"], d)
+    check(rc == 2 and "'soon'" in err, f"bad --older-than: {err}")
+
+
 def test_review(d):
     rc, _, err = run(["review", "list"], d)  # creates the store
     check(rc == 0 and "no pending reviews" in err, f"empty queue: {err}")
@@ -166,6 +210,8 @@ def test_guard(d):
 with tempfile.TemporaryDirectory() as d:
     test_keys(d)
     test_audit(d)
+with tempfile.TemporaryDirectory() as d:
+    test_audit_archive(d)
 with tempfile.TemporaryDirectory() as d:
     test_review(d)
     test_guard(d)

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -467,6 +468,177 @@ static void audit_canonical_append_matches_general_path(void **state)
     belt_store_close(st2);
 }
 
+/* ---- archiving ------------------------------------------------------------------------- */
+
+/* Read an archive file back and recompute its chain from `prev_hex` (64 zeros for the first
+ * archive): every line's hash is SHA-256(prev_hash || content) and its prev_hash the line
+ * before's hash. Returns the rows read; *last_hex gets the last hash. */
+static int check_archive(const char *path, int64_t first_seq, const char *prev_hex,
+                         char last_hex[65])
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    char line[4096], prev[65];
+    snprintf(prev, sizeof(prev), "%s", prev_hex);
+    int n = 0;
+    while (fgets(line, sizeof(line), fp)) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        assert_int_equal(json_integer_value(json_object_get(j, "seq")), first_seq + n);
+        assert_string_equal(json_string_value(json_object_get(j, "prev_hash")), prev);
+        unsigned char ph[32], h[32];
+        assert_int_equal(sodium_hex2bin(ph, 32, prev, 64, NULL, NULL, NULL), 0);
+        const char *content = json_string_value(json_object_get(j, "content"));
+        crypto_hash_sha256_state s;
+        crypto_hash_sha256_init(&s);
+        crypto_hash_sha256_update(&s, ph, 32);
+        crypto_hash_sha256_update(&s, (const unsigned char *)content, strlen(content));
+        crypto_hash_sha256_final(&s, h);
+        sodium_bin2hex(prev, sizeof(prev), h, 32);
+        assert_string_equal(json_string_value(json_object_get(j, "hash")), prev);
+        json_decref(j);
+        n++;
+    }
+    fclose(fp);
+    snprintf(last_hex, 65, "%s", prev);
+    return n;
+}
+
+static void anchor_hex(const struct fixture *f, int64_t seq, char out[65])
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT hash FROM audit_archived WHERE seq = ?", -1, &q, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int64(q, 1, seq);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    sodium_bin2hex(out, 65, sqlite3_column_blob(q, 0), 32);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+static void audit_archive_moves_rows_out_and_the_rest_still_verifies(void **state)
+{
+    struct fixture *f = *state;
+    fill(f); /* rows 1..10, checkpoints at 4 and 8 */
+    char out1[600], out2[600], out3[600];
+    snprintf(out1, sizeof(out1), "%s/audit-1.jsonl", f->dir);
+    snprintf(out2, sizeof(out2), "%s/audit-2.jsonl", f->dir);
+    snprintf(out3, sizeof(out3), "%s/audit-3.jsonl", f->dir);
+    int64_t from = -1, to = -1;
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(belt_audit_archive(f->a, 6, 0, out1, &from, &to, &err), &err);
+    assert_int_equal(from, 1);
+    assert_int_equal(to, 6);
+    struct belt_audit_report r = verify(f, BELT_OK);
+    assert_int_equal(r.archived_through, 6);
+    assert_int_equal(r.n_rows, 4);
+    assert_int_equal(r.last_seq, 10);
+    assert_int_equal(r.n_checkpoints, 1); /* the one at 4 went with its rows */
+    char zeros[65], last[65], anchor[65];
+    memset(zeros, '0', 64);
+    zeros[64] = 0;
+    assert_int_equal(check_archive(out1, 1, zeros, last), 6);
+    anchor_hex(f, 6, anchor);
+    assert_string_equal(last, anchor); /* the file ends where the table's chain resumes */
+
+    /* By time: rows started before 1009 ms are 1..8; 7 and 8 are left to move. */
+    BELT_ASSERT_OK_ERR(belt_audit_archive(f->a, 0, 1009, out2, &from, &to, &err), &err);
+    assert_int_equal(from, 7);
+    assert_int_equal(to, 8);
+    char last2[65];
+    assert_int_equal(check_archive(out2, 7, anchor, last2), 2); /* chains on from the first */
+    r = verify(f, BELT_OK);
+    assert_int_equal(r.archived_through, 8);
+    assert_int_equal(r.n_rows, 2);
+
+    /* The newest row always stays; nothing left to move writes no file. */
+    BELT_ASSERT_OK_ERR(belt_audit_archive(f->a, 10, 0, out3, &from, &to, &err), &err);
+    assert_int_equal(from, 9);
+    assert_int_equal(to, 9);
+    BELT_ASSERT_OK_ERR(belt_audit_archive(f->a, 10, 0, out3, &from, &to, &err), &err);
+    assert_int_equal(to, 0);
+
+    /* Appends go on; the chain continues from row 10. */
+    struct belt_audit_event ev = {"model.call", NULL, "t", "{}", 2000};
+    int64_t seq = 0;
+    BELT_ASSERT_OK_ERR(belt_audit_append(f->a, &ev, &seq, &err), &err);
+    assert_int_equal(seq, 11);
+    r = verify(f, BELT_OK);
+    assert_int_equal(r.n_rows, 2);
+    assert_int_equal(r.archived_through, 9);
+    /* An existing file is never overwritten, and then nothing is deleted. */
+    assert_int_equal(belt_audit_archive(f->a, 10, 0, out1, &from, &to, &err), BELT_ERR_INVALID);
+    BELT_ASSERT_CONTAINS(err.msg, "never overwritten");
+    r = verify(f, BELT_OK);
+    assert_int_equal(r.archived_through, 9);
+    assert_int_equal(r.n_rows, 2);
+    assert_int_equal(check_archive(out1, 1, zeros, last), 6); /* the first archive, intact */
+}
+
+static void audit_archive_refuses_a_tampered_log(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    tamper(f, "UPDATE audit SET content = replace(content, '\"n\":3', '\"n\":33') WHERE seq = 3");
+    char out[600];
+    snprintf(out, sizeof(out), "%s/audit.jsonl", f->dir);
+    int64_t from, to;
+    struct belt_error err = {0};
+    assert_int_equal(belt_audit_archive(f->a, 5, 0, out, &from, &to, &err), BELT_ERR_CHECKSUM);
+    BELT_ASSERT_CONTAINS(err.msg, "refusing to archive");
+    BELT_ASSERT_CONTAINS(err.msg, "row 3");
+    FILE *fp = fopen(out, "r");
+    assert_null(fp); /* no file */
+    assert_int_equal(belt_audit_archive(f->a, 0, 0, out, &from, &to, &err), BELT_ERR_INVALID);
+}
+
+static void audit_archive_anchor_cannot_hide_tampering(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    char out[600];
+    snprintf(out, sizeof(out), "%s/audit.jsonl", f->dir);
+    int64_t from, to;
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(belt_audit_archive(f->a, 5, 0, out, &from, &to, &err), &err);
+    /* The trigger still refuses deleting rows no anchor covers. */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit WHERE seq=6", NULL, NULL, NULL),
+                         SQLITE_OK);
+    sqlite3_close(db);
+    /* Deleting the first row after the anchor is seen as a deletion. */
+    tamper(f, "DELETE FROM audit WHERE seq = 6");
+    struct belt_audit_report r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_DELETED);
+    assert_int_equal(r.bad_seq, 6);
+}
+
+static void audit_archive_forged_anchor_fails_its_mac(void **state)
+{
+    struct fixture *f = *state;
+    fill(f);
+    char out[600];
+    snprintf(out, sizeof(out), "%s/audit.jsonl", f->dir);
+    int64_t from, to;
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(belt_audit_archive(f->a, 5, 0, out, &from, &to, &err), &err);
+    /* Without the key, one can move the anchor forward over rows 6..7 and drop them... */
+    tamper(f, "INSERT INTO audit_archived(seq, ts_ms, hash, mac, file)"
+              " SELECT 7, 0, hash, zeroblob(32), 'x' FROM audit WHERE seq = 7;"
+              "DELETE FROM audit WHERE seq IN (6, 7)");
+    /* ...which the chain alone accepts, but not the MAC. */
+    struct belt_audit_report r;
+    BELT_ASSERT_OK(belt_audit_verify(f->st, NULL, 0, &r, &err));
+    r = verify(f, BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_BAD_CHECKPOINT);
+    assert_int_equal(r.bad_seq, 7);
+    BELT_ASSERT_CONTAINS(r.detail, "archive anchor at row 7");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -491,6 +663,10 @@ int main(void)
         T(audit_rejects_bad_params),
         cmocka_unit_test(audit_real_matches_jansson),
         T(audit_canonical_append_matches_general_path),
+        T(audit_archive_moves_rows_out_and_the_rest_still_verifies),
+        T(audit_archive_refuses_a_tampered_log),
+        T(audit_archive_anchor_cannot_hide_tampering),
+        T(audit_archive_forged_anchor_fails_its_mac),
     };
     return belt_test_run("audit", tests, BELT_ARRAY_LEN(tests));
 }

@@ -4,6 +4,11 @@
  * for a batch to fill), runs them inside BEGIN IMMEDIATE ... COMMIT and releases them. flush()
  * waits on a second condition until the committed sequence number reaches the one it saw.
  * With an upkeep hook the idle wait has a deadline, so upkeep runs while no job arrives too.
+ *
+ * WAL checkpoints run on a second thread with its own connection: the writer's connection has
+ * SQLite's auto-checkpoint replaced by a WAL hook that wakes the checkpointer once the log holds
+ * CHECKPOINT_PAGES frames. A checkpoint ends in an fsync of the database file (under load here:
+ * p50 2 ms, max 140 ms); done by the writer, every job queued meanwhile waits in memory.
  */
 #include "belt_config.h"
 
@@ -19,7 +24,8 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#define STMT_CACHE 32
+#define STMT_CACHE       32
+#define CHECKPOINT_PAGES 1000 /* WAL frames that trigger a checkpoint (SQLite's default) */
 
 struct belt_writer {
     struct belt_writer_params p; /* copy (path not used after open) */
@@ -38,6 +44,11 @@ struct belt_writer {
     uint64_t seq_done;               /* jobs ever finished (applied or failed) */
     int64_t next_upkeep_us;          /* belt_now_us() when upkeep is due (thread only) */
     struct belt_writer_stats stats;  /* counters */
+    struct belt_store *ckpt_st;      /* the checkpointer's connection (its thread only) */
+    pthread_t ckpt_thread;           /* the checkpointer */
+    int ckpt_started;                /* thread running */
+    pthread_cond_t ckpt_wake;        /* a checkpoint is due, or stop (under lock) */
+    int ckpt_due;                    /* the WAL reached CHECKPOINT_PAGES */
     const char *sql_key[STMT_CACHE]; /* statement cache (thread only) */
     sqlite3_stmt *sql_stmt[STMT_CACHE];
     size_t n_stmt;
@@ -235,6 +246,46 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* After each commit on the writer's connection (writer thread): wake the checkpointer when the
+ * log is long enough. Replaces SQLite's auto-checkpoint on this connection. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int n_frames)
+{
+    struct belt_writer *w = ud;
+    (void)db;
+    (void)name;
+    if (n_frames >= CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&w->lock);
+        w->ckpt_due = 1;
+        pthread_cond_signal(&w->ckpt_wake);
+        pthread_mutex_unlock(&w->lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    struct belt_writer *w = arg;
+    prctl(PR_SET_NAME, "belt-checkpoint", 0, 0, 0);
+    sqlite3 *db = belt__store_db(w->ckpt_st);
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->ckpt_due && !w->stop)
+            pthread_cond_wait(&w->ckpt_wake, &w->lock);
+        if (w->stop)
+            break; /* closing the last connection checkpoints what is left */
+        w->ckpt_due = 0;
+        pthread_mutex_unlock(&w->lock);
+        /* PASSIVE: copies what no reader still needs, never waits for the writer */
+        int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            BELT_LOG_W("store checkpointer: %s", sqlite3_errmsg(db));
+        pthread_mutex_lock(&w->lock);
+        w->stats.checkpoints++;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
 belt_status belt__writer_new(const struct belt_writer_params *p, struct belt_writer **out,
                              struct belt_error *err)
 {
@@ -263,6 +314,19 @@ belt_status belt__writer_new(const struct belt_writer_params *p, struct belt_wri
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->done, NULL);
+    pthread_cond_init(&w->ckpt_wake, NULL);
+    st = belt_store_open(&sp, &w->ckpt_st, err);
+    if (st != BELT_OK) {
+        belt__writer_free(w);
+        return st;
+    }
+    belt__store_exec(w->ckpt_st, "PRAGMA cache_size=-64", NULL);
+    if (pthread_create(&w->ckpt_thread, NULL, checkpointer_main, w) != 0) {
+        belt__writer_free(w);
+        return belt__error_set(err, BELT_ERR_INTERNAL, errno, "cannot start the checkpointer");
+    }
+    w->ckpt_started = 1;
+    sqlite3_wal_hook(belt__store_db(w->st), wal_hook, w); /* before the writer thread starts */
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         belt__writer_free(w);
         return belt__error_set(err, BELT_ERR_INTERNAL, errno, "cannot start the writer thread");
@@ -276,19 +340,25 @@ void belt__writer_free(struct belt_writer *w)
 {
     if (!w)
         return;
-    if (w->started) {
+    if (w->started || w->ckpt_started) {
         pthread_mutex_lock(&w->lock);
         w->stop = 1;
         pthread_cond_signal(&w->wake);
+        pthread_cond_signal(&w->ckpt_wake);
         pthread_mutex_unlock(&w->lock);
-        pthread_join(w->thread, NULL);
     }
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    if (w->ckpt_started)
+        pthread_join(w->ckpt_thread, NULL);
     for (size_t i = 0; i < w->n_stmt; i++)
         sqlite3_finalize(w->sql_stmt[i]);
-    belt_store_close(w->st);
+    belt_store_close(w->ckpt_st);
+    belt_store_close(w->st); /* the last connection: checkpoints the rest of the WAL */
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);
+    pthread_cond_destroy(&w->ckpt_wake);
     belt_free(w);
 }
 

@@ -2,7 +2,9 @@
  * writer.h — the store writer: one thread that owns a SQLite connection and applies queued
  * write jobs in batched transactions (up to max_batch jobs or max_delay_ms per transaction),
  * so that event-loop threads never wait on the disk. Used for traces and cache entries; any
- * module can queue its own job kind (a struct that starts with `struct belt_write_job`).
+ * module can queue its own job kind (a struct that starts with `struct belt_write_job`). A
+ * second thread with its own connection runs the WAL checkpoints (and their fsync), so that the
+ * writer itself never waits on them.
  *
  * Thread rule: belt__writer_submit/flush/stats are thread-safe and never block on I/O
  * (submit takes a mutex held for a few instructions). When the queue is full a job is dropped
@@ -69,13 +71,14 @@ struct belt_writer_params {
 };
 
 struct belt_writer_stats {
-    uint64_t queued;  /* jobs accepted */
-    uint64_t written; /* jobs applied */
-    uint64_t failed;  /* jobs whose run failed */
-    uint64_t dropped; /* jobs refused because the queue was full or the writer stopped */
-    uint64_t batches; /* transactions committed */
-    uint64_t upkeeps; /* upkeep runs (committed or not) */
-    uint64_t depth;   /* jobs waiting now */
+    uint64_t queued;      /* jobs accepted */
+    uint64_t written;     /* jobs applied */
+    uint64_t failed;      /* jobs whose run failed */
+    uint64_t dropped;     /* jobs refused because the queue was full or the writer stopped */
+    uint64_t batches;     /* transactions committed */
+    uint64_t upkeeps;     /* upkeep runs (committed or not) */
+    uint64_t checkpoints; /* WAL checkpoints run by the checkpointer thread */
+    uint64_t depth;       /* jobs waiting now */
 };
 
 struct belt_writer_params belt__writer_default_params(void);

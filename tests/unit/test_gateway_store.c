@@ -300,6 +300,52 @@ static void writer_upkeep_runs_while_idle_and_again_when_work_is_left(void **sta
     belt_test_rmrf(t.dir);
 }
 
+static long file_size(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fclose(fp);
+    return n;
+}
+
+static void writer_checkpoints_on_its_own_thread(void **state)
+{
+    (void)state;
+    struct tmp t;
+    tmp_open(&t);
+    struct belt_writer *w = writer_open(t.db, 100000);
+    /* ~20 MB of traces: five times the WAL length that triggers a checkpoint (1000 pages) */
+    char wal[320];
+    snprintf(wal, sizeof(wal), "%s-wal", t.db);
+    long wal_max = 0;
+    for (int i = 0; i < 30000; i++) {
+        assert_int_equal(belt__trace_submit(w, make_trace(i, 2)), 0);
+        if (i % 1000 == 999) {
+            struct belt_error err;
+            BELT_ASSERT_OK_ERR(belt__writer_flush(w, 30000, &err), &err);
+            long n = file_size(wal);
+            wal_max = n > wal_max ? n : wal_max;
+        }
+    }
+    struct belt_writer_stats ws;
+    belt__writer_stats(w, &ws);
+    assert_int_equal(ws.written, 30000);
+    assert_true(ws.checkpoints >= 2);
+    /* without checkpoints the WAL would hold everything written (tens of MB) */
+    assert_true(wal_max < 16L << 20);
+    belt__writer_free(w);
+    struct belt_store *st = store_open(t.db);
+    int n = 0;
+    struct belt_error err;
+    BELT_ASSERT_OK(belt_store_list_traces(st, NULL, count_trace, &n, &err));
+    assert_int_equal(n, 30000);
+    belt_store_close(st);
+    belt_test_rmrf(t.dir);
+}
+
 /* ---- cache -------------------------------------------------------------------------------- */
 
 static void key_of(int i, unsigned char key[BELT_CACHE_KEY_LEN])
@@ -414,6 +460,7 @@ static void cache_persists_and_warms(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(trace_writer_batches_and_reads_back),
     cmocka_unit_test(trace_writer_drops_when_full_and_never_blocks),
+    cmocka_unit_test(writer_checkpoints_on_its_own_thread),
     cmocka_unit_test(trace_prune_deletes_the_oldest_with_their_steps),
     cmocka_unit_test(writer_upkeep_runs_while_idle_and_again_when_work_is_left),
     cmocka_unit_test(cache_lru_bound_and_ttl),

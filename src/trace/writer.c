@@ -272,7 +272,7 @@ static void *checkpointer_main(void *arg)
         while (!w->ckpt_due && !w->stop)
             pthread_cond_wait(&w->ckpt_wake, &w->lock);
         if (w->stop)
-            break; /* closing the last connection checkpoints what is left */
+            break; /* what is left is checkpointed when the last connection closes */
         w->ckpt_due = 0;
         pthread_mutex_unlock(&w->lock);
         /* PASSIVE: copies what no reader still needs, never waits for the writer */
@@ -354,7 +354,7 @@ void belt__writer_free(struct belt_writer *w)
     for (size_t i = 0; i < w->n_stmt; i++)
         sqlite3_finalize(w->sql_stmt[i]);
     belt_store_close(w->ckpt_st);
-    belt_store_close(w->st); /* the last connection: checkpoints the rest of the WAL */
+    belt_store_close(w->st); /* SQLite checkpoints the rest when the last connection closes */
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);

@@ -595,15 +595,22 @@ static void audit_archive_refuses_a_tampered_log(void **state)
     assert_int_equal(belt_audit_archive(f->a, 0, 0, out, &from, &to, &err), BELT_ERR_INVALID);
 }
 
-static void audit_archive_anchor_cannot_hide_tampering(void **state)
+/* fill(), then rows 1..5 archived to DIR/audit.jsonl. */
+static void fill_and_archive_through_5(struct fixture *f)
 {
-    struct fixture *f = *state;
     fill(f);
     char out[600];
     snprintf(out, sizeof(out), "%s/audit.jsonl", f->dir);
     int64_t from, to;
     struct belt_error err = {0};
     BELT_ASSERT_OK_ERR(belt_audit_archive(f->a, 5, 0, out, &from, &to, &err), &err);
+    assert_int_equal(to, 5);
+}
+
+static void audit_archive_anchor_cannot_hide_tampering(void **state)
+{
+    struct fixture *f = *state;
+    fill_and_archive_through_5(f);
     /* The trigger still refuses deleting rows no anchor covers. */
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -620,18 +627,14 @@ static void audit_archive_anchor_cannot_hide_tampering(void **state)
 static void audit_archive_forged_anchor_fails_its_mac(void **state)
 {
     struct fixture *f = *state;
-    fill(f);
-    char out[600];
-    snprintf(out, sizeof(out), "%s/audit.jsonl", f->dir);
-    int64_t from, to;
-    struct belt_error err = {0};
-    BELT_ASSERT_OK_ERR(belt_audit_archive(f->a, 5, 0, out, &from, &to, &err), &err);
+    fill_and_archive_through_5(f);
     /* Without the key, one can move the anchor forward over rows 6..7 and drop them... */
     tamper(f, "INSERT INTO audit_archived(seq, ts_ms, hash, mac, file)"
               " SELECT 7, 0, hash, zeroblob(32), 'x' FROM audit WHERE seq = 7;"
               "DELETE FROM audit WHERE seq IN (6, 7)");
     /* ...which the chain alone accepts, but not the MAC. */
     struct belt_audit_report r;
+    struct belt_error err = {0};
     BELT_ASSERT_OK(belt_audit_verify(f->st, NULL, 0, &r, &err));
     r = verify(f, BELT_ERR_CHECKSUM);
     assert_int_equal(r.problem, BELT_AUDIT_BAD_CHECKPOINT);

@@ -1693,6 +1693,15 @@ BELT_API int belt_audit_row_write_json(const struct belt_audit_row *r, FILE *fp)
 BELT_API belt_status belt_audit_archive(struct belt_audit *a, int64_t through_seq,
                                         int64_t before_ms, const char *path, int64_t *from,
                                         int64_t *to, struct belt_error *err);
+/* Check an archive file against the store: every line's hash recomputes from its prev_hash and
+ * content, the rows are consecutive, the first chains to the anchor before it (or to zeros for
+ * row 1) and the last is an anchor of table audit_archived whose MAC verifies (with the key;
+ * NULL checks the chain and the anchor's hash only). rep->n_rows / last_seq describe the file;
+ * BELT_ERR_CHECKSUM with rep->detail naming the first bad row when it does not hold. */
+BELT_API belt_status belt_audit_verify_archive(struct belt_store *st, const unsigned char *key,
+                                               size_t key_len, const char *path,
+                                               struct belt_audit_report *rep,
+                                               struct belt_error *err);
 
 /* ---- API keys, budgets, rate limits -------------------------------------------------------- */
 

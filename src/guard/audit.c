@@ -16,6 +16,7 @@
  */
 #include "belt_config.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -892,5 +893,148 @@ belt_status belt_audit_archive(struct belt_audit *a, int64_t through_seq, int64_
         return s;
     *from = first;
     *to = cut;
+    return BELT_OK;
+}
+
+/* ---- verifying an archive file -------------------------------------------------------------- */
+
+/* The anchor of row seq: its hash, and whether its MAC verifies (always 1 without a key).
+ * Returns 0 when there is no anchor at seq. */
+static int anchor_at(struct belt_store *st, const unsigned char *key, size_t key_len, int64_t seq,
+                     unsigned char hash[HASH_LEN], int *mac_ok)
+{
+    sqlite3_stmt *q = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(belt__store_db(st), "SELECT hash, mac FROM audit_archived WHERE seq = ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(q, 1, seq);
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == HASH_LEN &&
+        sqlite3_column_bytes(q, 1) == MAC_LEN) {
+        memcpy(hash, sqlite3_column_blob(q, 0), HASH_LEN);
+        *mac_ok = 1;
+        if (key) {
+            unsigned char want[MAC_LEN];
+            mac_of(key, key_len, "archive", seq, hash, want);
+            *mac_ok = sodium_memcmp(want, sqlite3_column_blob(q, 1), MAC_LEN) == 0;
+        }
+        found = 1;
+    }
+    sqlite3_finalize(q);
+    return found;
+}
+
+/* One line of the file: its row's seq, content and both hashes; 0 when malformed. */
+static int parse_archive_line(const char *line, int64_t *seq, json_t **doc, const char **content,
+                              unsigned char prev[HASH_LEN], unsigned char hash[HASH_LEN])
+{
+    *doc = json_loads(line, 0, NULL);
+    json_t *s = json_object_get(*doc, "seq"), *c = json_object_get(*doc, "content");
+    const char *ph = json_string_value(json_object_get(*doc, "prev_hash"));
+    const char *hh = json_string_value(json_object_get(*doc, "hash"));
+    if (!json_is_integer(s) || !json_is_string(c) || !ph || !hh ||
+        sodium_hex2bin(prev, HASH_LEN, ph, strlen(ph), NULL, NULL, NULL) != 0 ||
+        sodium_hex2bin(hash, HASH_LEN, hh, strlen(hh), NULL, NULL, NULL) != 0)
+        return 0;
+    *seq = json_integer_value(s);
+    *content = json_string_value(c);
+    return 1;
+}
+
+belt_status belt_audit_verify_archive(struct belt_store *st, const unsigned char *key,
+                                      size_t key_len, const char *path,
+                                      struct belt_audit_report *rep, struct belt_error *err)
+{
+    memset(rep, 0, sizeof(*rep));
+    struct verifier v = {rep, key, key_len};
+    rep->key_checked = key != NULL;
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return belt__error_set(err, BELT_ERR_IO, errno, "%s: cannot open", path);
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned char prev[HASH_LEN] = {0}, last[HASH_LEN] = {0};
+    int64_t expected = 0;
+    int malformed = 0;
+    while (!malformed && getline(&line, &cap, fp) > 0) {
+        int64_t seq = 0;
+        json_t *doc = NULL;
+        const char *content = NULL;
+        unsigned char ph[HASH_LEN], hh[HASH_LEN], h[HASH_LEN];
+        int ok = parse_archive_line(line, &seq, &doc, &content, ph, hh);
+        if (!ok) { /* the file cannot be read further: no verdict on its end */
+            problem(&v, BELT_AUDIT_EDITED, expected ? expected : 1,
+                    "%s: line %lld is not an audit row", path, (long long)rep->n_rows + 1);
+            json_decref(doc);
+            malformed = 1;
+            break;
+        }
+        if (rep->n_rows == 0) { /* the first row chains to zeros or to the anchor before it */
+            int mac_ok = 1;
+            if (seq > 1 && !anchor_at(st, key, key_len, seq - 1, prev, &mac_ok))
+                problem(&v, BELT_AUDIT_DELETED, seq,
+                        "row %lld: no anchor of row %lld in the store to chain to", (long long)seq,
+                        (long long)(seq - 1));
+            else if (!mac_ok)
+                problem(&v, BELT_AUDIT_BAD_CHECKPOINT, seq - 1,
+                        "archive anchor at row %lld: MAC does not verify (forged, or the wrong "
+                        "key)",
+                        (long long)(seq - 1));
+            expected = seq;
+        }
+        rep->n_rows++;
+        rep->last_seq = seq;
+        json_t *c = json_loads(content, 0, NULL);
+        chain_hash(ph, content, strlen(content), h);
+        if (seq != expected)
+            problem(&v, seq > expected ? BELT_AUDIT_DELETED : BELT_AUDIT_INSERTED, expected,
+                    "row %lld: expected row %lld (rows %s)", (long long)seq, (long long)expected,
+                    seq > expected ? "missing" : "out of sequence");
+        else if (memcmp(h, hh, HASH_LEN) != 0)
+            problem(&v, BELT_AUDIT_EDITED, seq,
+                    "row %lld: content does not match its hash (edited)", (long long)seq);
+        else if (json_integer_value(json_object_get(c, "seq")) != seq)
+            problem(&v, BELT_AUDIT_REORDERED, seq,
+                    "row %lld holds the content written as another row (reordered)",
+                    (long long)seq);
+        else if (memcmp(ph, prev, HASH_LEN) != 0)
+            problem(&v, BELT_AUDIT_INSERTED, seq,
+                    "row %lld does not chain to the row before it (inserted, or rewritten)",
+                    (long long)seq);
+        json_decref(c);
+        json_decref(doc);
+        memcpy(prev, hh, HASH_LEN);
+        memcpy(last, hh, HASH_LEN);
+        expected = seq + 1;
+    }
+    free(line); /* getline's buffer */
+    int read_error = ferror(fp);
+    fclose(fp);
+    if (read_error)
+        return belt__error_set(err, BELT_ERR_IO, 0, "%s: read error", path);
+    if (rep->n_rows == 0 && rep->problem == BELT_AUDIT_OK)
+        problem(&v, BELT_AUDIT_TRUNCATED, 1, "%s holds no rows", path);
+    if (rep->n_rows > 0 &&
+        !malformed) { /* the last row is an anchor: the store vouches for the file's end */
+        unsigned char ah[HASH_LEN];
+        int mac_ok = 1;
+        if (!anchor_at(st, key, key_len, rep->last_seq, ah, &mac_ok))
+            problem(&v, BELT_AUDIT_TRUNCATED, rep->last_seq,
+                    "row %lld is not where an archive ended (rows cut from the end of the "
+                    "file?)",
+                    (long long)rep->last_seq);
+        else if (!mac_ok)
+            problem(&v, BELT_AUDIT_BAD_CHECKPOINT, rep->last_seq,
+                    "archive anchor at row %lld: MAC does not verify (forged, or the wrong key)",
+                    (long long)rep->last_seq);
+        else if (memcmp(ah, last, HASH_LEN) != 0)
+            problem(&v, BELT_AUDIT_EDITED, rep->last_seq,
+                    "row %lld differs from the anchor stored when it was archived",
+                    (long long)rep->last_seq);
+        rep->archived_through = rep->last_seq;
+    }
+    if (rep->problem != BELT_AUDIT_OK)
+        return belt__error_set(err, BELT_ERR_CHECKSUM, 0, "audit archive tampered: %s",
+                               rep->detail);
     return BELT_OK;
 }

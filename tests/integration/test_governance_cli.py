@@ -125,6 +125,15 @@ def test_audit_archive(d):
     rc, out, _ = run(["audit", "export"], d)
     rest = [json.loads(l) for l in out.splitlines()]
     check(chain_from(rest, last) == before[4]["hash"], "the table's chain resumes from the archive")
+    rc, out, err = run(["audit", "verify", "--archive", arc1], d)
+    check(rc == 0 and out.startswith(f"ok: {arc1} holds rows 1..3"), f"verify --archive: {out} {err}")
+    cut = os.path.join(d, "cut.jsonl")
+    with open(cut, "w") as f:
+        f.writelines(open(arc1).readlines()[:2])  # the last row cut off
+    rc, out, err = run(["audit", "verify", "--archive", cut, "--json"], d)
+    rep = json.loads(out) if out else {}
+    check(rc == 1 and rep.get("problem") == "truncated" and rep.get("bad_seq") == 2,
+          f"a cut archive caught: {rc} {out} {err}")
     rc, out, err = run(["audit", "archive", "--out", arc1, "--through", "4"], d)
     check(rc == 1 and "never overwritten" in err, f"existing file refused: {rc} {err}")
     rc, out, err = run(["audit", "archive", "--out", arc2, "--older-than", "0ms"], d)

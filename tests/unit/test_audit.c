@@ -642,6 +642,97 @@ static void audit_archive_forged_anchor_fails_its_mac(void **state)
     BELT_ASSERT_CONTAINS(r.detail, "archive anchor at row 7");
 }
 
+/* Rewrite line `n` (1-based) of a file with `with` (NULL: drop it). */
+static void edit_line(const char *path, int n, const char *with)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    char lines[16][1024];
+    int k = 0;
+    while (k < 16 && fgets(lines[k], sizeof(lines[k]), fp))
+        k++;
+    fclose(fp);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < k; i++)
+        if (i + 1 != n)
+            fputs(lines[i], fp);
+        else if (with)
+            fputs(with, fp);
+    fclose(fp);
+}
+
+static belt_status verify_file(const struct fixture *f, const char *path,
+                               struct belt_audit_report *r)
+{
+    struct belt_error err = {0};
+    belt_status s = belt_audit_verify_archive(f->st, key, sizeof(key), path, r, &err);
+    if (s == BELT_ERR_CHECKSUM)
+        BELT_ASSERT_CONTAINS(err.msg, r->detail);
+    return s;
+}
+
+static void audit_archive_files_verify_and_tampering_is_caught(void **state)
+{
+    struct fixture *f = *state;
+    fill_and_archive_through_5(f); /* rows 1..5 in DIR/audit.jsonl */
+    char one[600], two[600], copy[700];
+    snprintf(one, sizeof(one), "%s/audit.jsonl", f->dir);
+    snprintf(two, sizeof(two), "%s/audit-2.jsonl", f->dir);
+    int64_t from, to;
+    struct belt_error err = {0};
+    BELT_ASSERT_OK_ERR(belt_audit_archive(f->a, 8, 0, two, &from, &to, &err), &err);
+    struct belt_audit_report r;
+    assert_int_equal(verify_file(f, one, &r), BELT_OK);
+    assert_int_equal(r.n_rows, 5);
+    assert_int_equal(r.last_seq, 5);
+    assert_int_equal(verify_file(f, two, &r), BELT_OK); /* chains to the first file's anchor */
+    assert_int_equal(r.n_rows, 3);
+    assert_int_equal(r.last_seq, 8);
+    assert_int_equal(belt_audit_verify_archive(f->st, key, 16, two, &r, &err), BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_BAD_CHECKPOINT); /* a wrong key */
+
+    /* Each change to a copy of the first file, checked on its own. */
+    snprintf(copy, sizeof(copy), "%s/copy.jsonl", f->dir);
+    static const struct {
+        int line;                  /* 1-based line to change */
+        const char *with;          /* NULL: drop the line */
+        enum belt_audit_problem p; /* expected */
+        int64_t bad;               /* expected first bad row */
+    } cases[] = {
+        {3, NULL, BELT_AUDIT_DELETED, 3},   /* a row cut out */
+        {5, NULL, BELT_AUDIT_TRUNCATED, 4}, /* the tail cut off: row 4 is no anchor */
+        {2, "{\"seq\":2}\n", BELT_AUDIT_EDITED, 2},
+    };
+    for (size_t i = 0; i < BELT_ARRAY_LEN(cases); i++) {
+        char cmd[1500];
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", one, copy);
+        assert_int_equal(system(cmd), 0);
+        edit_line(copy, cases[i].line, cases[i].with);
+        assert_int_equal(verify_file(f, copy, &r), BELT_ERR_CHECKSUM);
+        assert_int_equal(r.problem, cases[i].p);
+        assert_int_equal(r.bad_seq, cases[i].bad);
+    }
+    /* A value changed inside row 3's content (its hash left as it was). */
+    char cmd[1500], line[1024];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", one, copy);
+    assert_int_equal(system(cmd), 0);
+    FILE *fp = fopen(copy, "r");
+    assert_non_null(fp);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(fgets(line, sizeof(line), fp));
+    fclose(fp);
+    char *at = strstr(line, "\\\"n\\\":3");
+    assert_non_null(at);
+    char edited[1100];
+    snprintf(edited, sizeof(edited), "%.*s\\\"n\\\":33%s", (int)(at - line), line,
+             at + strlen("\\\"n\\\":3"));
+    edit_line(copy, 3, edited);
+    assert_int_equal(verify_file(f, copy, &r), BELT_ERR_CHECKSUM);
+    assert_int_equal(r.problem, BELT_AUDIT_EDITED);
+    assert_int_equal(r.bad_seq, 3);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -670,6 +761,7 @@ int main(void)
         T(audit_archive_refuses_a_tampered_log),
         T(audit_archive_anchor_cannot_hide_tampering),
         T(audit_archive_forged_anchor_fails_its_mac),
+        T(audit_archive_files_verify_and_tampering_is_caught),
     };
     return belt_test_run("audit", tests, BELT_ARRAY_LEN(tests));
 }

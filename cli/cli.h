@@ -58,5 +58,9 @@ belt_status cli_open_store(const struct belt_config *cfg, struct belt_store **st
 /* Parse a number option strictly; on failure prints a usage error and returns -1. */
 int cli_parse_double(const struct cli_command *cmd, const char *opt, const char *s, double *out);
 int cli_parse_long(const struct cli_command *cmd, const char *opt, const char *s, long *out);
+/* A point in time for option `opt`: a duration back from now ("15m", "30d") or Unix ms; on
+ * failure prints a usage error and returns -1. */
+int cli_parse_time_back(const struct cli_command *cmd, const char *opt, const char *s,
+                        int64_t *out);
 
 #endif

@@ -174,25 +174,6 @@ static int run_export(struct cli_ctx *ctx, const struct cli_command *cmd, int pr
     return CLI_EXIT_OK;
 }
 
-/* A time option: a duration back from now (30d) or Unix ms. */
-static int parse_before(const struct cli_command *cmd, const char *s, int64_t *out)
-{
-    int64_t v;
-    if (belt_parse_i64(s, &v) == 0 && v >= 0) {
-        *out = v;
-        return 0;
-    }
-    if (belt_parse_duration_ms(s, &v) == 0) {
-        *out = belt_wall_ms() - v;
-        return 0;
-    }
-    cli_usage_error(cmd,
-                    "--older-than: expected a duration back from now (30d, 12h) or Unix ms, "
-                    "got '%s'",
-                    s);
-    return -1;
-}
-
 static int run_archive(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
     enum { O_OUT = 256, O_THROUGH, O_OLDER };
@@ -214,7 +195,7 @@ static int run_archive(struct cli_ctx *ctx, const struct cli_command *cmd, int a
                 return through < 1 ? cli_usage_error(cmd, "--through: expected a row >= 1")
                                    : CLI_EXIT_USAGE;
         } else if (c == O_OLDER) {
-            if (parse_before(cmd, optarg, &before) != 0)
+            if (cli_parse_time_back(cmd, "--older-than", optarg, &before) != 0)
                 return CLI_EXIT_USAGE;
         } else {
             return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);

@@ -252,25 +252,6 @@ static int export_one(void *ud, const struct belt_trace_info *t)
     return 0;
 }
 
-/* A time option: a duration back from now ("15m", "2h") or Unix ms. */
-static int parse_when(const struct cli_command *cmd, const char *opt, const char *s, int64_t *out)
-{
-    int64_t v;
-    if (belt_str_ends_with(s, "ms") || belt_str_ends_with(s, "s") || belt_str_ends_with(s, "m") ||
-        belt_str_ends_with(s, "h") || belt_str_ends_with(s, "d")) {
-        if (belt_parse_duration_ms(s, &v) == 0) {
-            *out = belt_wall_ms() - v;
-            return 0;
-        }
-    } else if (belt_parse_i64(s, &v) == 0 && v >= 0) {
-        *out = v;
-        return 0;
-    }
-    cli_usage_error(cmd, "%s: expected a duration back from now (15m, 2h, 7d) or Unix ms, got '%s'",
-                    opt, s);
-    return -1;
-}
-
 static int run_export(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
     static const struct option opts[] = {{"since", required_argument, NULL, 's'},
@@ -292,10 +273,10 @@ static int run_export(struct cli_ctx *ctx, const struct cli_command *cmd, int ar
         int bad = 0;
         switch (c) {
         case 's':
-            bad = parse_when(cmd, "--since", optarg, &q.since_ms);
+            bad = cli_parse_time_back(cmd, "--since", optarg, &q.since_ms);
             break;
         case 'u':
-            bad = parse_when(cmd, "--until", optarg, &q.until_ms);
+            bad = cli_parse_time_back(cmd, "--until", optarg, &q.until_ms);
             break;
         case 'm':
             q.model = optarg;
@@ -436,7 +417,7 @@ static int run_prune(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
     if (optind != argc)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     int64_t before = 0;
-    if (older && parse_when(cmd, "--older-than", older, &before) != 0)
+    if (older && cli_parse_time_back(cmd, "--older-than", older, &before) != 0)
         return CLI_EXIT_USAGE;
     struct belt_error err = {0};
     struct belt_config *cfg = NULL;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util/clock.h"
 #include "util/str.h"
 
 int cli_fail(const struct belt_error *err, belt_status code)
@@ -61,6 +62,22 @@ int cli_parse_double(const struct cli_command *cmd, const char *opt, const char 
         return -1;
     }
     return 0;
+}
+
+int cli_parse_time_back(const struct cli_command *cmd, const char *opt, const char *s, int64_t *out)
+{
+    int64_t v;
+    if (belt_parse_i64(s, &v) == 0 && v >= 0) {
+        *out = v;
+        return 0;
+    }
+    if (belt_parse_duration_ms(s, &v) == 0) {
+        *out = belt_wall_ms() - v;
+        return 0;
+    }
+    cli_usage_error(cmd, "%s: expected a duration back from now (15m, 2h, 7d) or Unix ms, got '%s'",
+                    opt, s);
+    return -1;
 }
 
 int cli_parse_long(const struct cli_command *cmd, const char *opt, const char *s, long *out)

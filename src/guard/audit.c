@@ -135,6 +135,17 @@ static void mac_of(const unsigned char *key, size_t key_len, const char *what, i
     crypto_auth_hmacsha256_final(&s, out);
 }
 
+/* Whether `mac` is the MAC of (what, seq, hash) under key; always 1 without a key (NULL). */
+static int mac_verifies(const unsigned char *key, size_t key_len, const char *what, int64_t seq,
+                        const unsigned char *hash, const void *mac)
+{
+    if (!key)
+        return 1;
+    unsigned char want[MAC_LEN];
+    mac_of(key, key_len, what, seq, hash, want);
+    return sodium_memcmp(want, mac, MAC_LEN) == 0;
+}
+
 static void chain_hash(const unsigned char *prev, const char *content, size_t n,
                        unsigned char out[HASH_LEN])
 {
@@ -568,15 +579,11 @@ static void verify_anchor(struct verifier *v, struct belt_store *st, const char 
                 (long long)seq);
         return;
     }
-    if (v->key) {
-        unsigned char want[MAC_LEN];
-        mac_of(v->key, v->key_len, what, seq, hash, want);
-        if (sodium_memcmp(want, mac, MAC_LEN) != 0) {
-            problem(v, BELT_AUDIT_BAD_CHECKPOINT, seq,
-                    "%s at row %lld: MAC does not verify (forged, or the wrong key)", what,
-                    (long long)seq);
-            return;
-        }
+    if (!mac_verifies(v->key, v->key_len, what, seq, hash, mac)) {
+        problem(v, BELT_AUDIT_BAD_CHECKPOINT, seq,
+                "%s at row %lld: MAC does not verify (forged, or the wrong key)", what,
+                (long long)seq);
+        return;
     }
     unsigned char h[HASH_LEN];
     if (!row_hash(st, seq, h)) {
@@ -651,15 +658,10 @@ static belt_status verify_archived(struct verifier *v, struct belt_store *st, in
                     (long long)seq);
             continue;
         }
-        if (v->key) {
-            unsigned char want[MAC_LEN];
-            mac_of(v->key, v->key_len, "archive", seq, hash, want);
-            if (sodium_memcmp(want, mac, MAC_LEN) != 0)
-                problem(v, BELT_AUDIT_BAD_CHECKPOINT, seq,
-                        "archive anchor at row %lld: MAC does not verify (forged, or the wrong "
-                        "key)",
-                        (long long)seq);
-        }
+        if (!mac_verifies(v->key, v->key_len, "archive", seq, hash, mac))
+            problem(v, BELT_AUDIT_BAD_CHECKPOINT, seq,
+                    "archive anchor at row %lld: MAC does not verify (forged, or the wrong key)",
+                    (long long)seq);
         v->rep->archived_through = seq;
         *expected = seq + 1;
         memcpy(prev, hash, HASH_LEN);
@@ -760,16 +762,16 @@ int belt_audit_row_write_json(const struct belt_audit_row *r, FILE *fp)
 
 /* ---- archiving ---------------------------------------------------------------------------- */
 
-/* One integer from a query with one optional int64 parameter (0 when there is no row). */
-static belt_status query_i64(struct belt_store *st, const char *sql, int64_t arg, int64_t *out,
-                             struct belt_error *err)
+/* The last row started before before_ms (0: none). */
+static belt_status last_row_before(struct belt_store *st, int64_t before_ms, int64_t *out,
+                                   struct belt_error *err)
 {
     sqlite3_stmt *q = NULL;
-    belt_status s = belt__store_prepare(st, sql, &q, err);
+    belt_status s =
+        belt__store_prepare(st, "SELECT coalesce(max(seq), 0) FROM audit WHERE ts_ms < ?", &q, err);
     if (s != BELT_OK)
         return s;
-    if (sqlite3_bind_parameter_count(q) > 0)
-        sqlite3_bind_int64(q, 1, arg);
+    sqlite3_bind_int64(q, 1, before_ms);
     int rc = sqlite3_step(q);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
     sqlite3_finalize(q);
@@ -851,8 +853,7 @@ belt_status belt_audit_archive(struct belt_audit *a, int64_t through_seq, int64_
         cut = through_seq;
     if (before_ms > 0) {
         int64_t by_time = 0;
-        s = query_i64(a->st, "SELECT coalesce(max(seq), 0) FROM audit WHERE ts_ms < ?", before_ms,
-                      &by_time, err);
+        s = last_row_before(a->st, before_ms, &by_time, err);
         if (s != BELT_OK)
             return s;
         if (by_time < cut)
@@ -912,12 +913,7 @@ static int anchor_at(struct belt_store *st, const unsigned char *key, size_t key
     if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == HASH_LEN &&
         sqlite3_column_bytes(q, 1) == MAC_LEN) {
         memcpy(hash, sqlite3_column_blob(q, 0), HASH_LEN);
-        *mac_ok = 1;
-        if (key) {
-            unsigned char want[MAC_LEN];
-            mac_of(key, key_len, "archive", seq, hash, want);
-            *mac_ok = sodium_memcmp(want, sqlite3_column_blob(q, 1), MAC_LEN) == 0;
-        }
+        *mac_ok = mac_verifies(key, key_len, "archive", seq, hash, sqlite3_column_blob(q, 1));
         found = 1;
     }
     sqlite3_finalize(q);

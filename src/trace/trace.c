@@ -136,7 +136,7 @@ static const char sql_prune_traces[] =
     " (SELECT rowid FROM traces WHERE ts_ms < ?1 ORDER BY ts_ms LIMIT ?2)";
 
 static int prune_step(sqlite3 *db, sqlite3_stmt *q, int64_t before_ms, int64_t limit,
-                      int64_t *changed)
+                      int64_t *changed /* may be NULL */)
 {
     sqlite3_bind_int64(q, 1, before_ms);
     sqlite3_bind_int64(q, 2, limit);
@@ -144,15 +144,15 @@ static int prune_step(sqlite3 *db, sqlite3_stmt *q, int64_t before_ms, int64_t l
     sqlite3_reset(q);
     if (rc != SQLITE_DONE)
         return rc;
-    *changed = sqlite3_changes64(db);
+    if (changed)
+        *changed = sqlite3_changes64(db);
     return SQLITE_OK;
 }
 
 static int prune_with(sqlite3 *db, sqlite3_stmt *steps, sqlite3_stmt *traces, int64_t before_ms,
                       int64_t limit, int64_t *n_traces)
 {
-    int64_t n_steps = 0;
-    int rc = prune_step(db, steps, before_ms, limit, &n_steps);
+    int rc = prune_step(db, steps, before_ms, limit, NULL);
     if (rc == SQLITE_OK)
         rc = prune_step(db, traces, before_ms, limit, n_traces);
     return rc;
